@@ -1,0 +1,145 @@
+"""The main job: every selected model on every selected data set, fold by fold, resumable.
+
+``run_benchmark`` validates every name first, loads each data set once, saves its fold plan,
+then runs the jobs that the run directory does not already hold. Jobs run fold by fold with
+the models side by side, so an interrupted run leaves every model at a similar point.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ferbench.engine.device import select_device
+from ferbench.errors import UserError
+from ferbench.factory import get_dataset
+from ferbench.jobs import Job, JobResult, plan_digest, run_job
+from ferbench.protocols import assign_folds, check_protocol
+from ferbench.registry import get_registry
+from ferbench.specs import ModelSpec, Recipe
+from ferbench.store import RunStore, load_jobs
+
+#: Recipe fields that ``ferbench run`` can override from the command line.
+OVERRIDABLE = ("epochs", "batch_size", "lr", "weight_decay", "optimizer", "schedule", "input_size")
+
+
+class Reporter:
+    """Progress callbacks; the default reports nothing. The CLI draws rich progress bars."""
+
+    def planned(self, total: int, done: int) -> None:
+        """``total`` jobs requested, ``done`` of them already in the run directory."""
+
+    def job_started(self, job: Job) -> None:
+        """A job begins training."""
+
+    def epoch(self, epoch: int, epochs: int, loss: float) -> None:
+        """An epoch of the current job finished."""
+
+    def job_finished(self, result: JobResult) -> None:
+        """A job's result was committed."""
+
+
+@dataclass
+class RunOutcome:
+    """What a call to :func:`run_benchmark` did, and the jobs it covers."""
+
+    run_dir: Path
+    ran: int
+    skipped: int
+    failed: list[JobResult] = field(default_factory=list)
+    jobs: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def resolve_recipe(spec: ModelSpec, name: str, overrides: Mapping[str, Any]) -> Recipe:
+    """The model's recipe ``name`` with command-line overrides applied (None keeps the recipe's)."""
+    if name not in spec.recipes:
+        raise UserError(
+            f"model {spec.name!r} has no recipe {name!r}; it has: {', '.join(sorted(spec.recipes))}."
+        )
+    unknown = set(overrides) - set(OVERRIDABLE)
+    if unknown:
+        raise UserError(f"cannot override recipe field(s) {sorted(unknown)}; overridable: {OVERRIDABLE}.")
+    try:
+        return spec.recipes[name].with_overrides(**overrides)
+    except ValueError as error:
+        raise UserError(f"model {spec.name!r}, recipe {name!r}: {error}") from None
+
+
+def run_benchmark(
+    models: str | list[str] = "all",
+    datasets: str | list[str] = "synthetic",
+    *,
+    protocol: str = "subject",
+    folds: int = 10,
+    seed: int = 0,
+    out: str | Path = "runs/default",
+    recipe: str = "default",
+    overrides: Mapping[str, Any] | None = None,
+    device: str = "auto",
+    data_dirs: Mapping[str, str | Path] | None = None,
+    force: bool = False,
+    reporter: Reporter | None = None,
+) -> RunOutcome:
+    """Train and evaluate ``models`` × ``datasets`` × ``folds`` into the run directory ``out``.
+
+    Finished jobs (same config hash) are skipped unless ``force``; failed jobs are retried.
+    """
+    check_protocol(protocol, folds)
+    registry = get_registry()
+    reporter = reporter or Reporter()
+    overrides = dict(overrides or {})
+    data_dirs = dict(data_dirs or {})
+    model_specs = registry.select("model", models)
+    dataset_specs = registry.select("dataset", datasets)
+    metric_specs = registry.select("metric", "all")
+    for name in data_dirs:
+        registry.get("dataset", name)
+    recipes = {spec.name: resolve_recipe(spec, recipe, overrides) for spec in model_specs}
+    torch_device = select_device(device)
+    store = RunStore(out)
+    store.write_config({
+        "models": [s.name for s in model_specs], "datasets": [s.name for s in dataset_specs],
+        "protocol": protocol, "folds": folds, "seed": seed, "recipe": recipe,
+        "overrides": overrides, "device": device,
+        "data_dirs": {k: str(v) for k, v in data_dirs.items()},
+    })
+
+    loaded = {}
+    for spec in dataset_specs:
+        dataset = get_dataset(spec.name, data_dirs.get(spec.name))
+        plan = assign_folds(dataset, protocol, folds, seed)
+        store.save_plan(plan, force=force)
+        loaded[spec.name] = (dataset, plan)
+
+    jobs = [
+        (Job(
+            model=model.name, recipe_name=recipe, recipe=recipes[model.name], dataset=name,
+            fingerprint=dataset.fingerprint, protocol=protocol, k=folds, fold=fold,
+            run_seed=seed, plan_digest=plan_digest(plan),
+        ), model)
+        for name, (dataset, plan) in loaded.items()
+        for fold in range(folds)
+        for model in model_specs
+    ]
+    pending = [(job, model) for job, model in jobs if force or not store.is_done(job)]
+    reporter.planned(len(jobs), len(jobs) - len(pending))
+    failed = []
+    for job, model in pending:
+        dataset, plan = loaded[job.dataset]
+        reporter.job_started(job)
+        result = run_job(job, dataset, plan, model, metric_specs, torch_device, reporter.epoch)
+        store.commit(result)
+        reporter.job_finished(result)
+        if result.status != "ok":
+            failed.append(result)
+
+    table = load_jobs(out)
+    hashes = {job.config_hash for job, _ in jobs}
+    return RunOutcome(
+        run_dir=Path(out), ran=len(pending), skipped=len(jobs) - len(pending), failed=failed,
+        jobs=table[table["config_hash"].isin(hashes)].reset_index(drop=True),
+    )

@@ -1,0 +1,42 @@
+"""The ``ferbench`` command: one module per subcommand, user errors caught once, here."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+
+from ferbench.cli import list as list_command
+from ferbench.cli import run as run_command
+from ferbench.errors import UserError
+
+COMMANDS = (list_command, run_command)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="ferbench",
+        description="Leakage-checked benchmarking of facial expression recognition models: "
+        "identical cross-validation folds for every model, every fold's predictions stored.",
+        epilog="Run `ferbench COMMAND --help` for a command's options.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMANDS:
+        module.add_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    err = Console(stderr=True)
+    try:
+        return args.handler(args)
+    except UserError as error:
+        err.print(f"[bold red]ferbench: error:[/] {error}", highlight=False)
+        return 2
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/]: finished jobs are saved; re-run the same command to resume.")
+        return 130
+

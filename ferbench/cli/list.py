@@ -1,0 +1,94 @@
+"""``ferbench list``: the data sets, models, metrics and plugins that are installed."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+from rich.table import Table
+
+from ferbench.factory import count_parameters
+from ferbench.registry import Registry, get_registry
+
+WHAT = ("datasets", "models", "metrics", "plugins")
+
+
+def add_parser(commands) -> None:
+    """Register the ``list`` subcommand."""
+    parser = commands.add_parser(
+        "list", help="list installed data sets, models, metrics and plugins",
+        description="List what the installed plugins provide (ferbench's own included).",
+    )
+    parser.add_argument("what", nargs="?", choices=WHAT + ("all",), default="all",
+                        help="what to list (default: all)")
+    parser.set_defaults(handler=command)
+
+
+def _provider(registry: Registry, kind: str, name: str) -> str:
+    return registry.providers[(kind, name)].distribution
+
+
+def _parameters(spec) -> str:
+    try:
+        return f"{count_parameters(spec.build(num_classes=7, in_chans=1, image_size=48)) / 1e6:.2f}M"
+    except Exception as error:
+        return f"build fails: {type(error).__name__}"
+
+
+def tables(registry: Registry, what: str) -> list[Table]:
+    """The rich tables for ``what`` (one of WHAT or ``all``)."""
+    out = []
+    if what in ("datasets", "all"):
+        table = Table(title="Data sets")
+        for column in ("name", "classes", "size", "subjects", "sequences", "official split",
+                       "needs --data-dir", "provider", "description"):
+            table.add_column(column)
+        for name in registry.names("dataset"):
+            s = registry.get("dataset", name)
+            size = f"{s.image_size[0]}×{s.image_size[1]}×{s.channels}" if s.image_size else "?"
+            table.add_row(name, str(len(s.classes)), size, "yes" if s.has_subjects else "no",
+                          "yes" if s.has_sequences else "no", ", ".join(s.official_splits) or "-",
+                          "yes" if s.needs_root else "no", _provider(registry, "dataset", name),
+                          s.description)
+        out.append(table)
+    if what in ("models", "all"):
+        table = Table(title="Models (parameters at 48×48×1, 7 classes)")
+        for column in ("name", "input", "parameters", "recipes", "pretraining", "provider", "description"):
+            table.add_column(column)
+        for name in registry.names("model"):
+            s = registry.get("model", name)
+            table.add_row(name, s.input, _parameters(s), ", ".join(sorted(s.recipes)),
+                          s.card.pretraining, _provider(registry, "model", name), s.description)
+        out.append(table)
+    if what in ("metrics", "all"):
+        table = Table(title="Metrics (all are computed for every job)")
+        for column in ("name", "better", "provider", "description"):
+            table.add_column(column)
+        for name in registry.names("metric"):
+            s = registry.get("metric", name)
+            table.add_row(name, "higher" if s.higher_is_better else "lower",
+                          _provider(registry, "metric", name), s.description)
+        out.append(table)
+    if what in ("plugins", "all"):
+        table = Table(title="Plugins (entry-point group 'ferbench')")
+        for column in ("entry point", "distribution", "version", "status"):
+            table.add_column(column)
+        for p in registry.plugins:
+            status = "[red]failed to load (below)[/]" if p.error else "[green]loaded[/]"
+            table.add_row(p.name, p.distribution, p.version, status)
+        out.append(table)
+    return out
+
+
+def command(args: argparse.Namespace) -> int:
+    """Print the tables; report each broken plugin with its traceback."""
+    registry = get_registry()
+    console = Console()
+    for table in tables(registry, args.what):
+        console.print(table)
+    err = Console(stderr=True)
+    for plugin in registry.broken:
+        err.print(f"[bold red]plugin {plugin.provider} failed to load[/]; the others loaded.",
+                  highlight=False)
+        err.print(plugin.error, markup=False, highlight=False)
+    return 0

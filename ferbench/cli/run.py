@@ -1,0 +1,137 @@
+"""``ferbench run``: train and evaluate models under identical cross-validation folds."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ferbench.benchmark import Reporter, run_benchmark
+from ferbench.errors import UserError
+from ferbench.jobs import Job, JobResult
+from ferbench.protocols import PROTOCOLS
+from ferbench.registry import get_registry
+
+SUMMARY_METRICS = ("accuracy", "macro_f1", "roc_auc_ovr")
+
+
+def _data_dir(text: str) -> tuple[str, Path]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=PATH (e.g. ckplus=~/data/CK+48), got {text!r}")
+    return name.strip(), Path(path).expanduser()
+
+
+def add_parser(commands) -> None:
+    """Register the ``run`` subcommand."""
+    parser = commands.add_parser(
+        "run", help="train and evaluate models under k-fold cross-validation",
+        description="Train and evaluate every selected model on every selected data set under "
+        "one fold plan (identical folds for every model). Each finished fold is saved at once; "
+        "re-running the same command trains only what is missing.",
+    )
+    parser.add_argument("--models", default="all", help="'all' or comma-separated model names (default: all)")
+    parser.add_argument("--datasets", default="synthetic",
+                        help="'all' or comma-separated data set names (default: synthetic)")
+    parser.add_argument("--protocol", default="subject", choices=sorted(PROTOCOLS),
+                        help="fold protocol: " + "; ".join(f"{k}: {v[0]}" for k, v in PROTOCOLS.items()))
+    parser.add_argument("--folds", type=int, default=10, help="number of folds k (default: 10)")
+    parser.add_argument("--seed", type=int, default=0, help="run seed: folds and training (default: 0)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="run directory (default: runs/<protocol>-k<folds>-s<seed>)")
+    parser.add_argument("--data-dir", type=_data_dir, action="append", default=[], metavar="NAME=PATH",
+                        help="where data set NAME lives on disk (repeatable)")
+    parser.add_argument("--recipe", default="default", help="named training recipe of each model (default: default)")
+    recipe = parser.add_argument_group("recipe overrides (default: each model's recipe)")
+    recipe.add_argument("--epochs", type=int)
+    recipe.add_argument("--batch-size", type=int)
+    recipe.add_argument("--lr", type=float)
+    recipe.add_argument("--weight-decay", type=float)
+    recipe.add_argument("--optimizer", choices=("adam", "adamw", "sgd"))
+    recipe.add_argument("--schedule", choices=("constant", "cosine"))
+    recipe.add_argument("--input-size", type=int, help="train and test at this square size")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:N")
+    parser.add_argument("--force", action="store_true", help="redo jobs that are already finished")
+    parser.set_defaults(handler=command)
+
+
+class RichReporter(Reporter):
+    """Two progress bars: jobs, and epochs of the current job."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.jobs = progress.add_task("jobs", total=0)
+        self.epochs = progress.add_task("epochs", total=1, visible=False)
+
+    def planned(self, total: int, done: int) -> None:
+        self.progress.update(self.jobs, total=total, completed=done,
+                             description=f"jobs ({done} already done)" if done else "jobs")
+
+    def job_started(self, job: Job) -> None:
+        self.progress.update(self.epochs, completed=0, total=job.recipe.epochs, visible=True,
+                             description=f"{job.model} · {job.dataset} · fold {job.fold}")
+
+    def epoch(self, epoch: int, epochs: int, loss: float) -> None:
+        self.progress.update(self.epochs, completed=epoch)
+
+    def job_finished(self, result: JobResult) -> None:
+        self.progress.advance(self.jobs)
+        if result.status != "ok":
+            first_line = (result.error or "").splitlines()[0]
+            self.progress.console.print(
+                f"[red]failed[/] {result.job.model} · {result.job.dataset} · fold {result.job.fold}: "
+                f"{first_line}", highlight=False)
+
+
+def summary_table(jobs: pd.DataFrame, folds: int) -> Table:
+    """Mean ± standard deviation over folds per model and data set."""
+    table = Table(title=f"Results ({folds}-fold cross-validation; mean ± sd over folds)")
+    for column in ("model", "dataset", "protocol", "folds ok", *SUMMARY_METRICS):
+        table.add_column(column, justify="right" if column not in ("model", "dataset", "protocol") else "left")
+    for (model, dataset, protocol), group in jobs.groupby(["model", "dataset", "protocol"], sort=True):
+        ok = group[group["status"] == "ok"]
+        leaky = bool(group["leaky"].any())
+        cells = []
+        for metric in SUMMARY_METRICS:
+            values = ok[metric] if metric in ok else pd.Series(dtype=float)
+            cells.append(f"{values.mean():.3f} ± {values.std(ddof=1):.3f}" if len(values) > 1 else
+                         (f"{values.mean():.3f}" if len(values) else "-"))
+        table.add_row(model, dataset, f"[bold red]{protocol} (LEAKY)[/]" if leaky else protocol,
+                      f"{len(ok)}/{len(group)}", *cells)
+    return table
+
+
+def command(args: argparse.Namespace) -> int:
+    """Run the benchmark with progress bars, then print the summary table."""
+    out = args.out or Path("runs") / f"{args.protocol}-k{args.folds}-s{args.seed}"
+    data_dirs = dict(args.data_dir)
+    if len(data_dirs) != len(args.data_dir):
+        raise UserError("--data-dir names one data set more than once.")
+    overrides = {name: getattr(args, name) for name in (
+        "epochs", "batch_size", "lr", "weight_decay", "optimizer", "schedule", "input_size")}
+    console = Console()
+    for plugin in get_registry().broken:
+        console.print(f"[yellow]warning[/]: plugin {plugin.provider} failed to load; "
+                      "`ferbench list plugins` shows why.", highlight=False)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=False) as progress:
+        outcome = run_benchmark(
+            args.models, args.datasets, protocol=args.protocol, folds=args.folds, seed=args.seed,
+            out=out, recipe=args.recipe, overrides=overrides, device=args.device,
+            data_dirs=data_dirs, force=args.force, reporter=RichReporter(progress),
+        )
+    console.print(summary_table(outcome.jobs, args.folds))
+    console.print(f"{outcome.ran} job(s) trained, {outcome.skipped} already done; results in "
+                  f"{outcome.run_dir}", highlight=False)
+    if outcome.jobs["leaky"].any():
+        console.print("[bold red]LEAKY[/]: the image protocol puts frames of one subject and one clip "
+                      "on both sides of a fold; compare with --protocol subject.")
+    if outcome.failed:
+        console.print(f"[red]{len(outcome.failed)} job(s) failed[/]; their errors are in the run "
+                      "directory's JSON files; re-run to retry them.")
+        return 1
+    return 0

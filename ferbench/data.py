@@ -1,0 +1,146 @@
+"""The Dataset container: one column per field, decoded once.
+
+Columns make hashing, fold assignment, leakage scans and batching vectorised; a
+:class:`Sample` is only a view of one row, for APIs that want one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: The canonical emotion vocabulary. Every data set maps its labels onto these names.
+EMOTIONS: tuple[str, ...] = (
+    "neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt",
+)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One row of a :class:`Dataset`."""
+
+    image: np.ndarray
+    label: str
+    subject: str | None
+    sequence: str | None
+    frame: int | None
+    path: str
+    split: str | None
+
+
+def _column(values, name: str, n: int, dtype=None) -> np.ndarray | None:
+    if values is None:
+        return None
+    array = np.asarray(values, dtype=dtype)
+    if array.shape[:1] != (n,):
+        raise ValueError(f"Dataset column {name!r} has {len(array)} rows but images has {n}.")
+    return array
+
+
+@dataclass
+class Dataset:
+    """A data set as columns of equal length N.
+
+    ``labels`` index into ``classes`` (a tuple of names from :data:`EMOTIONS`).
+    ``subjects``, ``sequences``, ``frames`` and ``split`` are ``None`` where the data set
+    has no such information.
+    """
+
+    name: str
+    classes: tuple[str, ...]
+    images: np.ndarray
+    labels: np.ndarray
+    paths: np.ndarray
+    subjects: np.ndarray | None = None
+    sequences: np.ndarray | None = None
+    frames: np.ndarray | None = None
+    split: np.ndarray | None = None
+    _fingerprint: str | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        unknown = [c for c in self.classes if c not in EMOTIONS]
+        if unknown:
+            raise ValueError(
+                f"Dataset {self.name!r} uses classes {unknown} outside the canonical vocabulary "
+                f"{EMOTIONS}; map them onto it in the dataset plugin."
+            )
+        self.classes = tuple(self.classes)
+        images = np.asarray(self.images)
+        if images.dtype != np.uint8 or images.ndim != 4:
+            raise ValueError(
+                f"Dataset {self.name!r}: images must be a uint8 array (N, H, W, C), "
+                f"got {images.dtype} with shape {images.shape}."
+            )
+        self.images = images
+        n = len(images)
+        self.labels = _column(self.labels, "labels", n, np.int64)
+        if n and (self.labels.min() < 0 or self.labels.max() >= len(self.classes)):
+            raise ValueError(
+                f"Dataset {self.name!r}: labels must index classes (0..{len(self.classes) - 1})."
+            )
+        self.paths = _column(self.paths, "paths", n, str)
+        self.subjects = _column(self.subjects, "subjects", n, str)
+        self.sequences = _column(self.sequences, "sequences", n, str)
+        self.frames = _column(self.frames, "frames", n, np.int64)
+        self.split = _column(self.split, "split", n, str)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(H, W, C) of every image."""
+        return tuple(self.images.shape[1:])
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 over decoded pixels, labels and class names (not file bytes or paths)."""
+        if self._fingerprint is None:
+            digest = hashlib.sha256()
+            digest.update(repr((self.classes, self.images.shape)).encode())
+            digest.update(np.ascontiguousarray(self.images).tobytes())
+            digest.update(self.labels.astype("<i8").tobytes())
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
+
+    def class_counts(self) -> dict[str, int]:
+        """Number of samples per class name."""
+        counts = np.bincount(self.labels, minlength=len(self.classes))
+        return dict(zip(self.classes, counts.tolist()))
+
+    def sample(self, i: int) -> Sample:
+        """Row ``i`` as a :class:`Sample`."""
+
+        def cell(column):
+            return None if column is None else column[i].item()
+
+        return Sample(
+            image=self.images[i],
+            label=self.classes[self.labels[i]],
+            subject=cell(self.subjects),
+            sequence=cell(self.sequences),
+            frame=cell(self.frames),
+            path=str(self.paths[i]),
+            split=cell(self.split),
+        )
+
+    def subset(self, index: np.ndarray) -> Dataset:
+        """The rows in ``index`` (an integer array) as a new Dataset."""
+        index = np.asarray(index, dtype=np.int64)
+
+        def take(column):
+            return None if column is None else column[index]
+
+        return Dataset(
+            name=self.name,
+            classes=self.classes,
+            images=self.images[index],
+            labels=self.labels[index],
+            paths=self.paths[index],
+            subjects=take(self.subjects),
+            sequences=take(self.sequences),
+            frames=take(self.frames),
+            split=take(self.split),
+        )

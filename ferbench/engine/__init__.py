@@ -1,0 +1,1 @@
+"""Training and prediction for one fold: device choice, augmentation, fit, predict."""

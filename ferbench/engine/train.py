@@ -1,0 +1,137 @@
+"""Where a fold is trained: fit a model on the training part, and nothing else.
+
+``fit`` receives only training images and labels; it fits the normalisation statistics on
+them, trains for the recipe's fixed budget and returns the last epoch's weights (nothing is
+selected on test data, which never reaches this module).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ferbench.engine.augment import augment_batch
+from ferbench.engine.device import autocast, images_to_device, seed_everything
+from ferbench.specs import Recipe
+
+EpochCallback = Callable[[int, int, float], None]
+
+
+class Preprocessed(nn.Module):
+    """A model behind its input step: resize to ``input_size`` and normalise with fitted stats.
+
+    Takes float batches (B, C, H, W) with values in [0, 1].
+    """
+
+    def __init__(self, model: nn.Module, mean: torch.Tensor, std: torch.Tensor, input_size: int | None):
+        super().__init__()
+        self.model = model
+        self.input_size = input_size
+        self.register_buffer("mean", mean.view(1, -1, 1, 1))
+        self.register_buffer("std", std.view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.input_size is not None and x.shape[-2:] != (self.input_size, self.input_size):
+            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear",
+                              align_corners=False, antialias=True)
+        return self.model((x - self.mean) / self.std)
+
+
+@dataclass
+class FitResult:
+    """A trained model and what training recorded."""
+
+    model: Preprocessed
+    curves: dict[str, list[float]]
+    normalisation: dict[str, list[float] | int]
+    seconds: float
+
+
+def channel_stats(images: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and standard deviation of uint8 images (N, H, W, C), scaled to [0, 1]."""
+    pixels = images.reshape(-1, images.shape[-1]).astype(np.float64) / 255.0
+    std = np.maximum(pixels.std(0), 1e-3)
+    return torch.tensor(pixels.mean(0), dtype=torch.float32), torch.tensor(std, dtype=torch.float32)
+
+
+def _optimizer(recipe: Recipe, params) -> torch.optim.Optimizer:
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum,
+                               weight_decay=recipe.weight_decay, nesterov=True)
+    optimizer = torch.optim.AdamW if recipe.optimizer == "adamw" else torch.optim.Adam
+    return optimizer(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+
+
+def fit(
+    model: nn.Module,
+    images: np.ndarray,
+    labels: np.ndarray,
+    recipe: Recipe,
+    *,
+    device: torch.device,
+    precision: str,
+    seed: int,
+    on_epoch: EpochCallback | None = None,
+) -> FitResult:
+    """Train ``model`` on the training part (uint8 images (N, H, W, C), int labels)."""
+    started = time.perf_counter()
+    generator = seed_everything(seed)
+    mean, std = channel_stats(images)
+    net = Preprocessed(model, mean, std, recipe.input_size).to(device)
+    if device.type == "cuda":
+        net = net.to(memory_format=torch.channels_last)
+    x_all = images_to_device(images, device)
+    y_all = torch.as_tensor(labels, dtype=torch.long, device=device)
+    optimizer = _optimizer(recipe, net.parameters())
+    scheduler = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe.epochs)
+        if recipe.schedule == "cosine" else None
+    )
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    n = len(labels)
+    batch = min(recipe.batch_size, n)
+    # A last batch of one sample breaks batch norm in training mode; fold it into the epoch's end.
+    steps = max(1, n // batch if n % batch == 1 else math.ceil(n / batch))
+    curves: dict[str, list[float]] = {"train_loss": [], "train_accuracy": []}
+    net.train()
+    for epoch in range(recipe.epochs):
+        order = torch.randperm(n, generator=generator).to(device)
+        loss_sum, correct = 0.0, 0
+        for step in range(steps):
+            idx = order[step * batch:] if step == steps - 1 else order[step * batch:(step + 1) * batch]
+            x = x_all[idx].float().div_(255)
+            if recipe.augment.active:
+                x = augment_batch(x, recipe.augment, generator)
+            if device.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+            y = y_all[idx]
+            with autocast(device, precision):
+                logits = net(x)
+                loss = F.cross_entropy(logits.float(), y)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"training loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
+                    f"lower the learning rate (--lr, now {recipe.lr})."
+                )
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            loss_sum += loss.item() * len(idx)
+            correct += (logits.argmax(1) == y).sum().item()
+        if scheduler is not None:
+            scheduler.step()
+        curves["train_loss"].append(loss_sum / n)
+        curves["train_accuracy"].append(correct / n)
+        if on_epoch is not None:
+            on_epoch(epoch + 1, recipe.epochs, loss_sum / n)
+    net.eval()
+    normalisation = {"mean": mean.tolist(), "std": std.tolist(), "fitted_on_samples": n}
+    return FitResult(net, curves, normalisation, time.perf_counter() - started)

@@ -1,0 +1,48 @@
+"""The single doors to registered things: ``get_dataset`` loads one, ``create_model`` builds one."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from ferbench.data import Dataset
+from ferbench.errors import UserError
+from ferbench.registry import get_registry
+
+
+def get_dataset(name: str, root: str | Path | None = None, **options: Any) -> Dataset:
+    """Load the registered data set ``name`` from ``root`` (its folder on disk, where it has one)."""
+    spec = get_registry().get("dataset", name)
+    if root is None and spec.needs_root:
+        raise UserError(
+            f"data set {name!r} is read from disk: tell ferbench where with "
+            f"--data-dir {name}=PATH (Python: get_dataset({name!r}, root=PATH))."
+        )
+    if root is not None:
+        root = Path(root).expanduser()
+        if not root.exists():
+            raise UserError(f"data folder for {name!r} not found: {root}. Check --data-dir {name}=PATH.")
+    try:
+        inspect.signature(spec.load).bind(root, **options)
+    except TypeError as error:
+        raise UserError(f"data set {name!r} does not take option(s) {sorted(options)}: {error}.") from None
+    dataset = spec.load(root, **options)
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"data set plugin {name!r}: load() returned {type(dataset).__name__}, not Dataset.")
+    if len(dataset) == 0:
+        raise UserError(f"data set {name!r} loaded from {root} has no samples; check the folder layout.")
+    return dataset
+
+
+def create_model(name: str, num_classes: int, in_chans: int, image_size: int) -> nn.Module:
+    """Build a fresh, untrained instance of the registered model ``name``."""
+    spec = get_registry().get("model", name)
+    return spec.build(num_classes=num_classes, in_chans=in_chans, image_size=image_size)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,82 @@
+"""The ferbench plugin hooks. These docstrings are the plugin author's manual.
+
+A plugin is any importable module (or object) that implements one or more of the hooks below,
+decorated with ``ferbench.hookimpl``, and is announced in its package's ``pyproject.toml``::
+
+    [project.entry-points.ferbench]
+    my_plugin = "my_package.plugin_module"
+
+After ``pip install`` of that package, ``ferbench list`` shows what it provides; nothing in
+ferbench changes. ferbench's own data sets, models and metrics are registered exactly this way.
+
+Every hook takes no arguments and returns a list of specifications (see ``ferbench.specs``).
+Names must be unique across all installed plugins: two plugins providing one name is an error
+that names both. A plugin that fails to import, or whose hook raises, is reported with its
+traceback (``ferbench list``) and the other plugins still load.
+
+Example::
+
+    import ferbench
+    from ferbench.specs import ModelSpec, Recipe
+
+    @ferbench.hookimpl
+    def ferbench_models():
+        return [ModelSpec(name="my-net", build=build_my_net,
+                          recipes={"default": Recipe(epochs=30, batch_size=64)})]
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+from ferbench.specs import DatasetSpec, MetricSpec, ModelSpec
+
+PROJECT = "ferbench"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def ferbench_datasets() -> list[DatasetSpec]:
+    """Return the data sets this plugin provides.
+
+    Each :class:`~ferbench.specs.DatasetSpec` needs a ``name`` and a
+    ``load(root, **options) -> Dataset`` callable. ``root`` is the folder the user passed with
+    ``--data-dir NAME=PATH`` (``None`` when the spec says ``needs_root=False``). ``load`` must:
+
+    - return a :class:`~ferbench.data.Dataset` whose images are decoded uint8 arrays
+      (N, H, W, C) and whose labels index ``classes``, a tuple of names from
+      :data:`ferbench.data.EMOTIONS` (map the data set's own codes onto that vocabulary);
+    - fill ``subjects`` and ``sequences`` whenever the data set has them: the default
+      ``subject`` protocol groups folds by them, and leakage checks read them;
+    - raise :class:`ferbench.UserError` naming the file and the fix when the data on disk is
+      missing or malformed, never a bare traceback.
+
+    Declare ``has_subjects``/``has_sequences``, ``image_size``, ``channels`` and the citation
+    and licence, so ``ferbench list datasets`` can show them before anything is loaded.
+    """
+
+
+@hookspec
+def ferbench_models() -> list[ModelSpec]:
+    """Return the models this plugin provides.
+
+    Each :class:`~ferbench.specs.ModelSpec` needs a ``name`` and a
+    ``build(num_classes=, in_chans=, image_size=) -> torch.nn.Module`` callable that returns a
+    freshly initialised module mapping a normalised float batch (B, C, S, S) to logits
+    (B, num_classes). ferbench owns everything around it: normalisation (statistics fitted on
+    the training part only), augmentation, the optimiser, device and precision. Give at least
+    a ``"default"`` :class:`~ferbench.specs.Recipe`; name others (``"paper"``, ...) for
+    ``ferbench run --recipe``. Seed nothing yourself: ferbench seeds each job.
+    """
+
+
+@hookspec
+def ferbench_metrics() -> list[MetricSpec]:
+    """Return the metrics this plugin provides.
+
+    Each :class:`~ferbench.specs.MetricSpec` needs a ``name`` and ``fn(y_true, proba) -> float``:
+    ``y_true`` int labels (N,), ``proba`` float probabilities (N, n_classes) from one test
+    fold. Return ``float('nan')`` where the metric is undefined on that fold rather than raise.
+    Every registered metric is computed for every job.
+    """

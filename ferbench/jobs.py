@@ -1,0 +1,169 @@
+"""A job is one (model, data set, fold); ``run_job`` fits it, then predicts, then scores it.
+
+The test part is cut from the data set only after ``fit`` has returned: training code never
+receives it (invariant 1 of an honest evaluation).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import numpy as np
+import torch
+
+from ferbench.data import Dataset
+from ferbench.engine.device import precision_for
+from ferbench.engine.predict import predict_proba
+from ferbench.engine.train import EpochCallback, fit
+from ferbench.factory import count_parameters
+from ferbench.protocols import FoldPlan
+from ferbench.specs import MetricSpec, ModelSpec, Recipe
+
+SCHEMA_VERSION = 1
+
+
+def derive_seed(*parts: object) -> int:
+    """A 31-bit seed from any parts, stable across processes and platforms (not ``hash()``)."""
+    digest = hashlib.sha256(json.dumps([str(p) for p in parts]).encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+@dataclass(frozen=True)
+class Job:
+    """What to run: one model on one fold of one data set's fold plan."""
+
+    model: str
+    recipe_name: str
+    recipe: Recipe
+    dataset: str
+    fingerprint: str
+    protocol: str
+    k: int
+    fold: int
+    run_seed: int
+    plan_digest: str
+
+    @property
+    def seed(self) -> int:
+        """The job's seed: from (run seed, data set, fold) only, so it is the same wherever it runs."""
+        return derive_seed(self.run_seed, self.dataset, self.fold)
+
+    def config(self) -> dict[str, Any]:
+        """Everything that determines the result, as plain JSON."""
+        return {
+            "model": self.model,
+            "recipe_name": self.recipe_name,
+            "recipe": self.recipe.to_dict(),
+            "dataset": self.dataset,
+            "dataset_fingerprint": self.fingerprint,
+            "protocol": self.protocol,
+            "k": self.k,
+            "fold": self.fold,
+            "run_seed": self.run_seed,
+            "job_seed": self.seed,
+            "plan_digest": self.plan_digest,
+        }
+
+    @property
+    def config_hash(self) -> str:
+        """SHA-256 of :meth:`config`; a stored result counts as done only if this matches."""
+        return hashlib.sha256(json.dumps(self.config(), sort_keys=True).encode()).hexdigest()
+
+
+def plan_digest(plan: FoldPlan) -> str:
+    """SHA-256 of a fold plan's assignment and data set fingerprint."""
+    digest = hashlib.sha256(plan.fingerprint.encode())
+    digest.update(plan.test_fold.astype("<i8").tobytes())
+    return digest.hexdigest()
+
+
+@dataclass
+class JobResult:
+    """What a job produced: metrics, per-sample predictions and how it ran."""
+
+    job: Job
+    status: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    test_index: np.ndarray | None = None
+    y_true: np.ndarray | None = None
+    proba: np.ndarray | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+def _versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for package in ("ferbench", "torch", "numpy", "scikit-learn"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "not installed"
+    return found
+
+
+def run_job(
+    job: Job,
+    dataset: Dataset,
+    plan: FoldPlan,
+    model_spec: ModelSpec,
+    metrics: list[MetricSpec],
+    device: torch.device,
+    on_epoch: EpochCallback | None = None,
+) -> JobResult:
+    """Fit on the fold's training part, predict its test part, score the predictions.
+
+    An exception inside the job becomes a ``failed`` result carrying the error, so one bad
+    job never loses the others.
+    """
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    precision = precision_for(device)
+    info: dict[str, Any] = {
+        "started": started,
+        "device": str(device),
+        "precision": precision,
+        "leaky_protocol": plan.leaky,
+        "selection": "fixed budget: last epoch",
+        "versions": _versions(),
+    }
+    try:
+        train = dataset.subset(plan.train_index(job.fold))
+        height, _, channels = dataset.image_shape
+        image_size = job.recipe.input_size or height
+        model = model_spec.build(
+            num_classes=len(dataset.classes), in_chans=channels, image_size=image_size
+        )
+        info["parameters"] = count_parameters(model)
+        fitted = fit(
+            model, train.images, train.labels, job.recipe,
+            device=device, precision=precision, seed=job.seed, on_epoch=on_epoch,
+        )
+        del train
+        test_index = plan.test_index(job.fold)
+        test = dataset.subset(test_index)
+        predicted = time.perf_counter()
+        proba = predict_proba(fitted.model, test.images, device=device, precision=precision)
+        info.update(
+            n_train=int(len(dataset) - len(test_index)),
+            n_test=int(len(test_index)),
+            curves=fitted.curves,
+            normalisation=fitted.normalisation,
+            fit_seconds=round(fitted.seconds, 3),
+            predict_seconds=round(time.perf_counter() - predicted, 3),
+        )
+        scores = {m.name: float(m.fn(test.labels, proba)) for m in metrics}
+    except Exception as error:
+        info["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        return JobResult(
+            job, "failed", info=info,
+            error=f"{type(error).__name__}: {error}\n\n{traceback.format_exc()}",
+        )
+    info["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return JobResult(job, "ok", scores, test_index, test.labels, proba, info)

@@ -1,0 +1,137 @@
+"""Where folds are made: the evaluation protocols and the fold plan they produce.
+
+A :class:`FoldPlan` is a pure function of (data set content, protocol, k, seed). It is saved
+with the run and shared by every model, which is what makes model comparisons paired.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+from ferbench.data import Dataset
+from ferbench.errors import UserError
+
+#: Protocol name -> (description, whether it lets one subject or clip reach both sides).
+PROTOCOLS: dict[str, tuple[str, bool]] = {
+    "subject": (
+        "stratified k-fold grouped by subject (by sequence when a data set has no subjects)",
+        False,
+    ),
+    "image": (
+        "stratified k-fold over individual images, the seed paper's protocol: frames of one "
+        "subject and one clip land on both sides, so every result is marked leaky",
+        True,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class FoldPlan:
+    """Which fold each sample is tested in (``test_fold[i]``), with what produced it."""
+
+    dataset: str
+    fingerprint: str
+    protocol: str
+    k: int
+    seed: int
+    grouped_by: str | None
+    splitter: str
+    test_fold: np.ndarray
+
+    @property
+    def key(self) -> str:
+        """File-name stem that identifies this plan in a run directory."""
+        return f"{self.dataset}-{self.protocol}-k{self.k}-s{self.seed}"
+
+    @property
+    def leaky(self) -> bool:
+        """Whether the protocol itself lets a subject or clip reach both sides of a fold."""
+        return PROTOCOLS[self.protocol][1]
+
+    def train_index(self, fold: int) -> np.ndarray:
+        """Indices of the training part of ``fold``."""
+        return np.flatnonzero(self.test_fold != fold)
+
+    def test_index(self, fold: int) -> np.ndarray:
+        """Indices of the test part of ``fold``."""
+        return np.flatnonzero(self.test_fold == fold)
+
+    def to_json(self) -> str:
+        """Serialised form, saved under ``RUN_DIR/folds/``."""
+        fields = {k: v for k, v in self.__dict__.items() if k != "test_fold"}
+        return json.dumps({**fields, "test_fold": self.test_fold.tolist()})
+
+    @classmethod
+    def from_json(cls, text: str) -> FoldPlan:
+        """Inverse of :meth:`to_json`."""
+        fields = json.loads(text)
+        fields["test_fold"] = np.asarray(fields["test_fold"], dtype=np.int64)
+        return cls(**fields)
+
+
+def _groups(dataset: Dataset) -> tuple[str, np.ndarray]:
+    if dataset.subjects is not None:
+        return "subject", dataset.subjects
+    if dataset.sequences is not None:
+        return "sequence", dataset.sequences
+    raise UserError(
+        f"data set {dataset.name!r} has neither subjects nor sequences, so the 'subject' "
+        "protocol cannot keep anyone out of both sides. Use --protocol image (marked leaky) "
+        "or the data set's official split."
+    )
+
+
+def check_protocol(protocol: str, k: int) -> None:
+    """Reject an unknown protocol or fewer than two folds, before any data is loaded."""
+    if protocol not in PROTOCOLS:
+        raise UserError(f"unknown protocol {protocol!r}. Known protocols: {', '.join(PROTOCOLS)}.")
+    if k < 2:
+        raise UserError(f"--folds must be at least 2 for cross-validation, got {k}.")
+
+
+def assign_folds(dataset: Dataset, protocol: str = "subject", k: int = 10, seed: int = 0) -> FoldPlan:
+    """Assign every sample of ``dataset`` to the test part of exactly one of ``k`` folds."""
+    check_protocol(protocol, k)
+    labels = dataset.labels
+    grouped_by, groups = (None, None) if protocol == "image" else _groups(dataset)
+    if groups is not None:
+        n_groups = len(np.unique(groups))
+        if n_groups < k:
+            raise UserError(
+                f"data set {dataset.name!r} has {n_groups} {grouped_by}s but --folds {k} needs at "
+                f"least {k} of them (each {grouped_by} is tested in exactly one fold). "
+                f"Use --folds {n_groups} or fewer."
+            )
+        splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    else:
+        if len(dataset) < k:
+            raise UserError(f"data set {dataset.name!r} has {len(dataset)} samples, fewer than --folds {k}.")
+        splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    test_fold = np.full(len(dataset), -1, dtype=np.int64)
+    with warnings.catch_warnings():
+        # "The least populated class has only n members" is expected on small data sets;
+        # the saved plan lets anyone count each fold's classes.
+        warnings.filterwarnings("ignore", message="The least populated class")
+        for fold, (_, test) in enumerate(splitter.split(np.zeros(len(labels)), labels, groups)):
+            test_fold[test] = fold
+    empty = sorted(set(range(k)) - set(test_fold.tolist()))
+    if empty:
+        raise UserError(
+            f"{splitter!r} left fold(s) {empty} of data set {dataset.name!r} empty; "
+            "lower --folds or change --seed."
+        )
+    return FoldPlan(
+        dataset=dataset.name,
+        fingerprint=dataset.fingerprint,
+        protocol=protocol,
+        k=k,
+        seed=seed,
+        grouped_by=grouped_by,
+        splitter=repr(splitter),
+        test_fold=test_fold,
+    )

@@ -1,0 +1,166 @@
+"""The plugin manager: entry-point discovery, name collisions and broken plugins.
+
+Every plugin, ferbench's own included, comes in through the ``ferbench`` entry-point group.
+Each entry point is loaded on its own so that one broken plugin is reported (with its
+traceback) while the others still load; ``FERBENCH_DISABLE_PLUGINS=a,b`` skips plugins by
+entry-point name.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import traceback
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from ferbench import hookspecs
+from ferbench.errors import UserError, unknown_name_error
+from ferbench.specs import DatasetSpec, MetricSpec, ModelSpec
+
+GROUP = "ferbench"
+DISABLE_ENV = "FERBENCH_DISABLE_PLUGINS"
+KINDS: dict[str, type] = {"dataset": DatasetSpec, "model": ModelSpec, "metric": MetricSpec}
+
+
+@dataclass
+class PluginInfo:
+    """One plugin as discovered: where it came from and whether it loaded."""
+
+    name: str
+    distribution: str
+    version: str
+    error: str | None = None
+
+    @property
+    def provider(self) -> str:
+        """How messages name this plugin: ``name (distribution version)``."""
+        return f"{self.name!r} ({self.distribution} {self.version})".strip()
+
+
+@dataclass
+class Registry:
+    """All specs by kind and name, with who provided each."""
+
+    plugins: list[PluginInfo] = field(default_factory=list)
+    specs: dict[str, dict[str, Any]] = field(default_factory=lambda: {k: {} for k in KINDS})
+    providers: dict[tuple[str, str], PluginInfo] = field(default_factory=dict)
+
+    def add(self, kind: str, spec: Any, plugin: PluginInfo) -> None:
+        """Register ``spec``; a name already taken is an error naming both providers."""
+        previous = self.providers.get((kind, spec.name))
+        if previous is not None:
+            raise UserError(
+                f"two plugins register the {kind} name {spec.name!r}: {previous.provider} and "
+                f"{plugin.provider}. Uninstall one of them, or disable one with "
+                f"{DISABLE_ENV}={plugin.name}."
+            )
+        self.specs[kind][spec.name] = spec
+        self.providers[(kind, spec.name)] = plugin
+
+    def names(self, kind: str) -> list[str]:
+        """Sorted names of every registered spec of ``kind``."""
+        return sorted(self.specs[kind])
+
+    def get(self, kind: str, name: str) -> Any:
+        """The spec called ``name``; unknown names get suggestions and the known names."""
+        try:
+            return self.specs[kind][name]
+        except KeyError:
+            hint = f"See `ferbench list {kind}s`."
+            if self.broken:
+                hint += " Some plugins failed to load: " + ", ".join(p.name for p in self.broken) + "."
+            raise unknown_name_error(kind, name, self.specs[kind], hint) from None
+
+    def select(self, kind: str, selection: str | Iterable[str]) -> list[Any]:
+        """Specs for ``"all"`` or a comma-separated list (or iterable) of names, in order given."""
+        if isinstance(selection, str):
+            if selection.strip() == "all":
+                return [self.specs[kind][n] for n in self.names(kind)]
+            selection = [s.strip() for s in selection.split(",") if s.strip()]
+        selection = list(dict.fromkeys(selection))
+        if not selection:
+            raise UserError(f"no {kind} given: name at least one, or 'all'.")
+        return [self.get(kind, name) for name in selection]
+
+    @property
+    def broken(self) -> list[PluginInfo]:
+        """Plugins that failed to import or whose hooks raised."""
+        return [p for p in self.plugins if p.error]
+
+
+def _plugin_info(ep: importlib.metadata.EntryPoint) -> PluginInfo:
+    dist = getattr(ep, "dist", None)
+    return PluginInfo(
+        name=ep.name,
+        distribution=dist.name if dist is not None else "unknown distribution",
+        version=dist.version if dist is not None else "",
+    )
+
+
+def _collect(pm: pluggy.PluginManager, registry: Registry, info: PluginInfo) -> None:
+    """Call this plugin's hooks and add what they return, or record why it failed."""
+    plugin = pm.get_plugin(info.name)
+    found: list[tuple[str, Any]] = []
+    try:
+        for kind, spec_type in KINDS.items():
+            caller = getattr(pm.hook, f"ferbench_{kind}s")
+            for impl in caller.get_hookimpls():
+                if impl.plugin is not plugin:
+                    continue
+                result = impl.function()
+                if not isinstance(result, (list, tuple)) or not all(
+                    isinstance(s, spec_type) for s in result
+                ):
+                    raise TypeError(
+                        f"hook ferbench_{kind}s must return a list of {spec_type.__name__}, "
+                        f"got {result!r:.200}"
+                    )
+                found.extend((kind, spec) for spec in result)
+    except Exception:
+        info.error = traceback.format_exc()
+        pm.unregister(plugin)
+        return
+    for kind, spec in found:
+        registry.add(kind, spec, info)
+
+
+def load_registry(
+    entry_points: Iterable[importlib.metadata.EntryPoint] | None = None,
+) -> Registry:
+    """Discover and load every ``ferbench`` plugin into a fresh :class:`Registry`."""
+    if entry_points is None:
+        entry_points = importlib.metadata.entry_points(group=GROUP)
+    disabled = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    registry = Registry()
+    for ep in sorted(entry_points, key=lambda e: e.name):
+        if ep.name in disabled or pm.has_plugin(ep.name):
+            continue
+        info = _plugin_info(ep)
+        registry.plugins.append(info)
+        try:
+            pm.register(ep.load(), name=ep.name)
+            pm.check_pending()
+        except Exception:
+            info.error = traceback.format_exc()
+            if pm.has_plugin(ep.name):
+                pm.unregister(name=ep.name)
+            continue
+        _collect(pm, registry, info)
+    return registry
+
+
+_REGISTRY: Registry | None = None
+
+
+def get_registry(reload: bool = False) -> Registry:
+    """The process-wide registry, loaded on first use."""
+    global _REGISTRY
+    if _REGISTRY is None or reload:
+        _REGISTRY = load_registry()
+    return _REGISTRY

@@ -1,0 +1,193 @@
+"""What plugins hand to ferbench: dataset, model and metric specifications, and recipes.
+
+Only ``name`` and the callable of each spec are required; every other field has a default,
+so a plugin written with the fewest fields works.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ferbench.data import EMOTIONS, Dataset
+
+if TYPE_CHECKING:
+    import numpy as np
+    from torch import nn
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "cosine")
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Batched training-time augmentation (applied to whole batches as tensor operations).
+
+    ``rotate`` is the maximum rotation in degrees, ``shift`` the maximum translation as a
+    fraction of the image side, ``brightness`` and ``contrast`` the maximum relative change.
+    """
+
+    hflip: bool = False
+    rotate: float = 0.0
+    shift: float = 0.0
+    brightness: float = 0.0
+    contrast: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("rotate", "shift", "brightness", "contrast"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"Augment.{name} must be >= 0, got {getattr(self, name)}.")
+
+    @property
+    def active(self) -> bool:
+        """Whether any augmentation is switched on."""
+        return self.hflip or any((self.rotate, self.shift, self.brightness, self.contrast))
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a model is trained: optimiser, schedule, budget and input handling.
+
+    ``input_size`` None trains at the data set's native size. Training runs a fixed budget of
+    ``epochs`` and the last epoch's weights are evaluated (nothing is selected on test data).
+    """
+
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    epochs: int = 10
+    batch_size: int = 32
+    schedule: str = "constant"
+    input_size: int | None = None
+    augment: Augment = field(default_factory=Augment)
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"Recipe.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}.")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"Recipe.schedule must be one of {SCHEDULES}, got {self.schedule!r}.")
+        if self.lr <= 0:
+            raise ValueError(f"Recipe.lr must be > 0, got {self.lr}.")
+        if self.weight_decay < 0:
+            raise ValueError(f"Recipe.weight_decay must be >= 0, got {self.weight_decay}.")
+        if self.epochs < 1:
+            raise ValueError(f"Recipe.epochs must be >= 1, got {self.epochs}.")
+        if self.batch_size < 1:
+            raise ValueError(f"Recipe.batch_size must be >= 1, got {self.batch_size}.")
+        if self.input_size is not None and self.input_size < 8:
+            raise ValueError(f"Recipe.input_size must be >= 8 or None, got {self.input_size}.")
+
+    def with_overrides(self, **overrides: Any) -> Recipe:
+        """A copy with the given fields replaced; None values keep the recipe's own (as timm)."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        unknown = set(given) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ValueError(f"Recipe has no field(s) {sorted(unknown)}.")
+        return dataclasses.replace(self, **given)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """Facts a leaderboard shows about a model. Parameter counts are computed, never typed."""
+
+    pretraining: str = "none"
+    licence: str = ""
+    citation: str = ""
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class PublishedResult:
+    """The best credible published accuracy under a data set's standard protocol."""
+
+    accuracy: float
+    protocol: str
+    source: str
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A data set a plugin provides.
+
+    ``load(root, **options)`` returns a :class:`~ferbench.data.Dataset`; ``root`` is the folder
+    given with ``--data-dir NAME=PATH`` (None for data sets with ``needs_root=False``).
+    """
+
+    name: str
+    load: Callable[..., Dataset]
+    classes: tuple[str, ...] = ()
+    image_size: tuple[int, int] | None = None
+    channels: int | None = None
+    has_subjects: bool = False
+    has_sequences: bool = False
+    official_splits: tuple[str, ...] = ()
+    needs_root: bool = True
+    description: str = ""
+    citation: str = ""
+    licence: str = ""
+    best_published: PublishedResult | None = None
+
+    def __post_init__(self) -> None:
+        _check_name(self.name, "DatasetSpec")
+        unknown = [c for c in self.classes if c not in EMOTIONS]
+        if unknown:
+            raise ValueError(
+                f"DatasetSpec {self.name!r}: classes {unknown} are not in the canonical "
+                f"vocabulary {EMOTIONS}."
+            )
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model a plugin provides.
+
+    ``build(num_classes=, in_chans=, image_size=)`` returns a fresh ``torch.nn.Module`` that
+    maps a float batch (B, in_chans, image_size, image_size), already normalised, to logits
+    (B, num_classes). ``recipes`` must contain ``"default"``.
+    """
+
+    name: str
+    build: Callable[..., nn.Module]
+    recipes: Mapping[str, Recipe] = field(default_factory=lambda: {"default": Recipe()})
+    input: str = "image"
+    description: str = ""
+    card: ModelCard = field(default_factory=ModelCard)
+
+    def __post_init__(self) -> None:
+        _check_name(self.name, "ModelSpec")
+        if "default" not in self.recipes:
+            raise ValueError(
+                f"ModelSpec {self.name!r} has recipes {sorted(self.recipes)} but no 'default'."
+            )
+        if self.input not in ("image", "clip"):
+            raise ValueError(f"ModelSpec {self.name!r}: input must be 'image' or 'clip'.")
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric computed from test labels and predicted probabilities.
+
+    ``fn(y_true, proba)`` takes int labels (N,) and probabilities (N, n_classes) and returns a
+    float (NaN where the metric is undefined on that fold).
+    """
+
+    name: str
+    fn: Callable[[np.ndarray, np.ndarray], float]
+    higher_is_better: bool = True
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        _check_name(self.name, "MetricSpec")
+
+
+def _check_name(name: str, kind: str) -> None:
+    if not isinstance(name, str) or not name or name != name.strip() or "," in name:
+        raise ValueError(f"{kind} name must be a non-empty string without commas, got {name!r}.")
+

@@ -1,0 +1,10 @@
+"""ferbench's built-in models plugin (registered through the ``ferbench`` entry-point group)."""
+
+import ferbench
+from ferbench.specs import ModelSpec
+from ferbench_models import smallcnn
+
+
+@ferbench.hookimpl
+def ferbench_models() -> list[ModelSpec]:
+    return [smallcnn.SPEC]

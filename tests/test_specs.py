@@ -1,0 +1,45 @@
+import pytest
+
+from ferbench.specs import Augment, DatasetSpec, ModelSpec, Recipe
+
+
+def test_overrides_replace_given_fields_and_keep_the_rest():
+    recipe = Recipe(lr=0.01, epochs=5)
+    changed = recipe.with_overrides(epochs=2, lr=None, batch_size=None)
+    assert changed.epochs == 2 and changed.lr == 0.01 and changed.batch_size == recipe.batch_size
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("epochs", 0, "epochs must be >= 1"),
+    ("lr", -1.0, "lr must be > 0"),
+    ("optimizer", "rmsprop", "optimizer must be one of"),
+    ("batch_size", 0, "batch_size must be >= 1"),
+])
+def test_recipe_validation_names_the_field(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        Recipe(**{field: value})
+
+
+def test_unknown_override_is_rejected():
+    with pytest.raises(ValueError, match="no field"):
+        Recipe().with_overrides(epoch=3)
+
+
+def test_augment_active_and_validation():
+    assert not Augment().active and Augment(hflip=True).active
+    with pytest.raises(ValueError, match="rotate"):
+        Augment(rotate=-1)
+
+
+def test_minimal_specs_need_only_name_and_callable():
+    assert ModelSpec("m", build=lambda **kw: None).recipes["default"] == Recipe()
+    assert DatasetSpec("d", load=lambda root: None).needs_root
+
+
+def test_spec_checks():
+    with pytest.raises(ValueError, match="no 'default'"):
+        ModelSpec("m", build=print, recipes={"paper": Recipe()})
+    with pytest.raises(ValueError, match="canonical"):
+        DatasetSpec("d", load=print, classes=("happy",))
+    with pytest.raises(ValueError, match="without commas"):
+        ModelSpec("a,b", build=print)

@@ -1,0 +1,65 @@
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from ferbench.engine.predict import predict_proba
+from ferbench.engine.train import channel_stats, fit
+from ferbench.specs import Augment, Recipe
+
+from conftest import make_dataset
+
+CPU = torch.device("cpu")
+
+
+def tiny_model(num_classes=3, in_chans=1, image_size=12):
+    return nn.Sequential(nn.Conv2d(in_chans, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(16, num_classes))
+
+
+def train(data, seed=0, recipe=None):
+    recipe = recipe or Recipe(epochs=2, batch_size=5, augment=Augment(hflip=True, shift=0.1))
+    torch.manual_seed(seed)
+    return fit(tiny_model(), data.images, data.labels, recipe, device=CPU, precision="fp32", seed=seed)
+
+
+def test_same_seed_gives_identical_weights_and_curves():
+    data = make_dataset()
+    a, b = train(data, seed=1), train(data, seed=1)
+    assert a.curves == b.curves
+    for pa, pb in zip(a.model.state_dict().values(), b.model.state_dict().values()):
+        assert torch.equal(pa, pb)
+    assert train(data, seed=2).curves != a.curves
+
+
+def test_normalisation_is_fitted_on_the_training_images_only():
+    data = make_dataset()
+    result = train(data.subset(np.arange(10)))
+    mean, std = channel_stats(data.images[:10])
+    assert result.normalisation["fitted_on_samples"] == 10
+    assert result.normalisation["mean"] == pytest.approx(mean.tolist())
+    assert torch.allclose(result.model.mean.flatten(), mean) and torch.allclose(result.model.std.flatten(), std)
+    other, _ = channel_stats(data.images[10:])
+    assert not torch.allclose(other, mean)
+
+
+def test_curves_have_one_entry_per_epoch_and_batch_of_one_is_avoided():
+    data = make_dataset(n_subjects=2, per_subject=6)  # 12 samples, batch 11: remainder of one
+    result = train(data, recipe=Recipe(epochs=3, batch_size=11))
+    assert len(result.curves["train_loss"]) == 3
+
+
+def test_nan_loss_fails_with_advice():
+    data = make_dataset()
+    with pytest.raises(FloatingPointError, match="lower the learning rate"):
+        train(data, recipe=Recipe(epochs=2, lr=1e30, optimizer="sgd"))
+
+
+def test_predict_gives_probabilities_and_resizes():
+    data = make_dataset(size=12)
+    recipe = Recipe(epochs=1, batch_size=8, input_size=16)
+    result = fit(tiny_model(image_size=16), data.images, data.labels, recipe, device=CPU,
+                 precision="fp32", seed=0)
+    proba = predict_proba(result.model, data.images, device=CPU, batch_size=7)
+    assert proba.shape == (len(data), 3) and proba.dtype == np.float32
+    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-5)
