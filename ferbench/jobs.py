@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ferbench.data import Dataset
-from ferbench.engine.device import precision_for
+from ferbench.engine.device import precision_for, seed_everything
 from ferbench.engine.predict import predict_proba
 from ferbench.engine.train import EpochCallback, fit
 from ferbench.factory import count_parameters
@@ -137,6 +137,7 @@ def run_job(
         train = dataset.subset(plan.train_index(job.fold))
         height, _, channels = dataset.image_shape
         image_size = job.recipe.input_size or height
+        seed_everything(job.seed)  # the model's initial weights come from the job's seed
         model = model_spec.build(
             num_classes=len(dataset.classes), in_chans=channels, image_size=image_size
         )

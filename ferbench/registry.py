@@ -158,9 +158,16 @@ def load_registry(
 _REGISTRY: Registry | None = None
 
 
-def get_registry(reload: bool = False) -> Registry:
+def get_registry() -> Registry:
     """The process-wide registry, loaded on first use."""
     global _REGISTRY
-    if _REGISTRY is None or reload:
+    if _REGISTRY is None:
         _REGISTRY = load_registry()
     return _REGISTRY
+
+
+def reset_registry() -> None:
+    """Forget the loaded plugins; the next :func:`get_registry` discovers them again
+    (after a ``pip install`` of a plugin in a running notebook, say)."""
+    global _REGISTRY
+    _REGISTRY = None

@@ -10,18 +10,19 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ["COLUMNS"] = "160"  # rich tables print in full when output is captured
 
 import ferbench  # noqa: E402
 from ferbench.cli import main  # noqa: E402
-from ferbench.registry import get_registry  # noqa: E402
+from ferbench.registry import reset_registry  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
 def fresh_registry():
     """Each test sees the plugins installed at that moment, and leaves none behind."""
-    get_registry(reload=True)
+    reset_registry()
     yield
-    get_registry(reload=True)
+    reset_registry()
 
 
 @pytest.fixture

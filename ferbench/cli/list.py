@@ -35,35 +35,41 @@ def _parameters(spec) -> str:
         return f"build fails: {type(error).__name__}"
 
 
+def _table(title: str, registry: Registry, kind: str, columns: tuple[str, ...]) -> Table:
+    """A table whose first column holds the names, never truncated."""
+    table = Table(title=title)
+    table.add_column("name", no_wrap=True, min_width=max(map(len, registry.names(kind)), default=4))
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
+
+
 def tables(registry: Registry, what: str) -> list[Table]:
     """The rich tables for ``what`` (one of WHAT or ``all``)."""
     out = []
     if what in ("datasets", "all"):
-        table = Table(title="Data sets")
-        for column in ("name", "classes", "size", "subjects", "sequences", "official split",
-                       "needs --data-dir", "provider", "description"):
-            table.add_column(column)
+        table = _table("Data sets", registry, "dataset",
+                       ("classes", "size", "groups", "official split", "source", "provider", "description"))
         for name in registry.names("dataset"):
             s = registry.get("dataset", name)
             size = f"{s.image_size[0]}×{s.image_size[1]}×{s.channels}" if s.image_size else "?"
-            table.add_row(name, str(len(s.classes)), size, "yes" if s.has_subjects else "no",
-                          "yes" if s.has_sequences else "no", ", ".join(s.official_splits) or "-",
-                          "yes" if s.needs_root else "no", _provider(registry, "dataset", name),
-                          s.description)
+            groups = [g for g, has in (("subjects", s.has_subjects), ("sequences", s.has_sequences)) if has]
+            table.add_row(name, str(len(s.classes)), size, ", ".join(groups) or "none",
+                          ", ".join(s.official_splits) or "-",
+                          f"--data-dir {name}=PATH" if s.needs_root else "generated",
+                          _provider(registry, "dataset", name), s.description)
         out.append(table)
     if what in ("models", "all"):
-        table = Table(title="Models (parameters at 48×48×1, 7 classes)")
-        for column in ("name", "input", "parameters", "recipes", "pretraining", "provider", "description"):
-            table.add_column(column)
+        table = _table("Models (parameters at 48×48×1, 7 classes)", registry, "model",
+                       ("input", "parameters", "recipes", "pretraining", "provider", "description"))
         for name in registry.names("model"):
             s = registry.get("model", name)
             table.add_row(name, s.input, _parameters(s), ", ".join(sorted(s.recipes)),
                           s.card.pretraining, _provider(registry, "model", name), s.description)
         out.append(table)
     if what in ("metrics", "all"):
-        table = Table(title="Metrics (all are computed for every job)")
-        for column in ("name", "better", "provider", "description"):
-            table.add_column(column)
+        table = _table("Metrics (all are computed for every job)", registry, "metric",
+                       ("better", "provider", "description"))
         for name in registry.names("metric"):
             s = registry.get("metric", name)
             table.add_row(name, "higher" if s.higher_is_better else "lower",
@@ -72,7 +78,7 @@ def tables(registry: Registry, what: str) -> list[Table]:
     if what in ("plugins", "all"):
         table = Table(title="Plugins (entry-point group 'ferbench')")
         for column in ("entry point", "distribution", "version", "status"):
-            table.add_column(column)
+            table.add_column(column, no_wrap=True)
         for p in registry.plugins:
             status = "[red]failed to load (below)[/]" if p.error else "[green]loaded[/]"
             table.add_row(p.name, p.distribution, p.version, status)

@@ -85,11 +85,11 @@ def _identity(seed: int, subject: int) -> dict[str, float | np.ndarray]:
     idn: dict[str, float | np.ndarray] = dict(
         face_rx=u(0.8, 0.95), face_ry=u(1.0, 1.12), face_cy=u(0.04, 0.14), skin=u(120, 200), shade=u(0.08, 0.2),
         bg=u(30, 220), bg_gx=u(-25, 25), bg_gy=u(-25, 25),
-        eye_y=u(-0.22, -0.1), eye_dx=u(0.3, 0.4), eye_w=u(0.13, 0.17), eye_h=u(0.05, 0.07), iris=u(25, 70),
-        brow_gap=u(0.14, 0.2), brow_r=u(0.03, 0.05), brow_dark=u(0.35, 0.7), brow_arch=u(0.0, 0.05),
+        eye_y=u(-0.22, -0.1), eye_dx=u(0.3, 0.4), eye_w=u(0.14, 0.18), eye_h=u(0.055, 0.075), iris=u(25, 70),
+        brow_gap=u(0.14, 0.2), brow_r=u(0.035, 0.06), brow_dark=u(0.45, 0.8), brow_arch=u(0.0, 0.05),
         brow_len=u(0.18, 0.26), brow_in=u(0.08, 0.14),
         nose_len=u(0.3, 0.4), nose_w=u(0.07, 0.1), mouth_gap=u(0.2, 0.27), mouth_w=u(0.24, 0.32),
-        lip_t=u(0.035, 0.06), lip_dark=u(0.15, 0.35), fold=u(0.0, 0.25),
+        lip_t=u(0.035, 0.06), lip_dark=u(0.25, 0.45), fold=u(0.0, 0.25),
         hair_y=u(-1.05, -0.6), hair_curv=u(0.1, 0.5), hair=u(15, 110),
         expressiveness=u(0.6, 1.0), rest=rng.normal(0.0, _REST_SD), tex=rng.normal(0.0, 1.0, (4, 4)),
     )
@@ -112,11 +112,11 @@ def _render(idn: dict, q: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, p
     if q["forehead"].max() > 0.02:
         for k in range(3):
             f0 = by - 0.12 - 0.08 * k
-            img *= 1.0 - 0.3 * p["forehead"] * _stroke(x, y, _quad((-0.35, f0 + 0.03), (0.0, f0 - 0.03), (0.35, f0 + 0.03), 5), np.full(5, 0.01), px)
+            img *= 1.0 - 0.3 * p["forehead"] * _stroke(x, y, _quad((-0.35, f0 + 0.03), (0.0, f0 - 0.03), (0.35, f0 + 0.03), 5), np.full(5, 0.016), px)
     if q["furrow"].max() > 0.01:
         for s in (-1.0, 1.0):
             line = _quad((s * 0.035, by - 0.04), (s * 0.04, by + 0.015), (s * 0.045, by + 0.07), 3)
-            img *= 1.0 - 0.45 * p["furrow"] * _stroke(x, y, line, np.full(3, 0.012), px)
+            img *= 1.0 - 0.45 * p["furrow"] * _stroke(x, y, line, np.full(3, 0.018), px)
     hair = _soft(_ellipse(x, y, 0.0, cy, rx * 1.06, ry * 1.04), px) * _soft(y - idn["hair_y"] - idn["hair_curv"] * x * x, px)
     _paint(img, hair, idn["hair"])
 
@@ -132,7 +132,7 @@ def _render(idn: dict, q: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, p
         img *= 1.0 - np.where(y < ey, 0.7, 0.35) * _soft(np.abs(d_eye) - 0.012, px)
         if q["cheek"].max() > 0.01:
             crease = _quad((ex - s * 0.8 * ew, ey + 1.6 * eh0), (ex, ey + 2.6 * eh0), (ex + s * 0.9 * ew, ey + 1.4 * eh0), 5)
-            img *= 1.0 - 0.35 * p["cheek"] * _stroke(x, y, crease, np.full(5, 0.01), px)
+            img *= 1.0 - 0.35 * p["cheek"] * _stroke(x, y, crease, np.full(5, 0.014), px)
             img += 16.0 * p["cheek"] * np.exp(-(((x - s * (idn["eye_dx"] + 0.03)) ** 2 + (y - ey - 0.3) ** 2) / 0.02))
         bi = idn["brow_in"]
         inner, outer = (s * bi, by - tilt), (s * (bi + idn["brow_len"]), by + 0.3 * tilt + 0.02)
@@ -148,7 +148,7 @@ def _render(idn: dict, q: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, p
         if q["wrinkle"].max() > 0.01:
             for k in range(2):
                 line = np.array([[s * 0.05, ey + 0.04 + 0.05 * k], [s * 0.13, ey + 0.1 + 0.05 * k]])
-                img *= 1.0 - 0.4 * p["wrinkle"] * _stroke(x, y, line, np.full(2, 0.011), px)
+                img *= 1.0 - 0.4 * p["wrinkle"] * _stroke(x, y, line, np.full(2, 0.016), px)
     img += 15.0 * np.exp(-((x * x + (y - tip + 0.04) ** 2) / 0.003))
     img *= 1.0 - 0.12 * np.exp(-((x * x / 0.01 + (y - tip - 0.05) ** 2 / 0.002)))
 
@@ -157,7 +157,7 @@ def _render(idn: dict, q: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, p
     for s in (-1.0, 1.0):
         corner = my - q["curve"] - q["asym"] * (s > 0)
         fold = _quad((s * (nw + 0.02), tip - 0.03), (s * (nw + 0.12), my - 0.1), (s * (mw + 0.05), corner + 0.05), 5)
-        img *= 1.0 - strength * _stroke(x, y, fold, np.full(5, 0.012), px)
+        img *= 1.0 - strength * _stroke(x, y, fold, np.full(5, 0.016), px)
     mw = mw[:, None, None]
     t = np.clip(x / mw, -1.0, 1.0)
     taper = 1.0 - t * t
@@ -170,7 +170,7 @@ def _render(idn: dict, q: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, p
     upper = _soft(yu - lt - y, px) * _soft(y - yu, px)
     lower = _soft(yl - y, px) * _soft(y - yl - 1.3 * lt, px)
     img *= 1.0 - idn["lip_dark"] * inside * np.maximum(upper, 0.8 * lower)
-    cavity = inside * _soft(yu - 0.4 * px - y, px) * _soft(y - yl - 0.4 * px, px)
+    cavity = inside * _soft(yu - 0.6 * px - y, px) * _soft(y - yl - 0.6 * px, px)
     _paint(img, cavity, 35.0)
     _paint(img, cavity * _soft(y - yu - np.minimum(0.4 * (yl - yu), 0.035), px) * (gap > 0.01), 190.0)
     return img

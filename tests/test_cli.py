@@ -1,0 +1,151 @@
+"""The command line end to end on the synthetic set: listing, running, resuming, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ferbench
+from ferbench.registry import reset_registry
+
+from conftest import install_plugin
+from test_registry import THIRD_PARTY
+
+QUICK = ("--folds", "3", "--epochs", "1")
+
+
+def records(run_dir: Path) -> dict[str, dict]:
+    return {str(p.relative_to(run_dir)): json.loads(p.read_text())
+            for p in sorted((run_dir / "jobs").rglob("fold-*.json"))}
+
+
+def test_help_lists_commands_and_run_options(cli, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        ferbench.cli.main(["run", "--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--models", "--datasets", "--folds", "--protocol", "--seed", "--out",
+                   "--data-dir", "--epochs", "--batch-size", "--lr", "--force"):
+        assert option in text
+
+
+def test_list_shows_builtins(cli):
+    status, out, err = cli("list")
+    assert status == 0 and err == ""
+    for name in ("synthetic", "smallcnn", "accuracy", "roc_auc_ovr", "datasets", "models", "metrics"):
+        assert name in out
+
+
+def test_third_party_plugin_is_listed_and_runs(cli, tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    install_plugin(site, "acme-fer", "acme_fer", THIRD_PARTY)
+    reset_registry()
+    status, out, _ = cli("list", "models")
+    assert status == 0 and "acme-linear" in out and "acme-fer" in out
+    status, out, _ = cli("run", "--models", "acme-linear", *QUICK, "--out", tmp_path / "run")
+    assert status == 0, out
+    jobs = ferbench.load_jobs(tmp_path / "run")
+    assert list(jobs["model"].unique()) == ["acme-linear"] and (jobs["status"] == "ok").all()
+    assert "acme_top2" in jobs.columns and jobs["acme_top2"].between(0, 1).all()
+
+
+def test_broken_plugin_is_reported_with_traceback_and_others_work(cli, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    install_plugin(tmp_path, "broken-fer", "broken_fer", "import not_a_real_module_xyz\n")
+    reset_registry()
+    status, out, err = cli("list")
+    assert status == 0 and "smallcnn" in out
+    assert "broken_fer" in err and "Traceback" in err and "not_a_real_module_xyz" in err
+
+
+@pytest.mark.parametrize("args,message", [
+    (("--models", "resnet-nope"), "unknown model 'resnet-nope'. Known models: smallcnn"),
+    (("--datasets", "synthetik"), "Did you mean 'synthetic'"),
+    (("--folds", "1"), "--folds must be at least 2"),
+    (("--folds", "25"), "has 20 subjects but --folds 25"),
+    (("--recipe", "paper"), "model 'smallcnn' has no recipe 'paper'; it has: default"),
+    (("--epochs", "0"), "epochs must be >= 1"),
+    (("--data-dir", "nosuch=/tmp"), "unknown dataset 'nosuch'"),
+    (("--device", "tpu"), "--device must be one of"),
+])
+def test_bad_input_is_one_clear_line_and_nonzero_exit(cli, tmp_path, args, message):
+    status, out, err = cli("run", *args, "--out", tmp_path / "run")
+    assert status == 2
+    assert message in " ".join(err.split()) and "Traceback" not in err + out
+    assert not (tmp_path / "run" / "jobs").exists()
+
+
+def test_duplicate_plugin_name_is_a_clear_error(cli, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    install_plugin(tmp_path, "dupe-fer", "dupe_fer", """
+        import ferbench
+        from ferbench.specs import ModelSpec
+        @ferbench.hookimpl
+        def ferbench_models():
+            return [ModelSpec("smallcnn", build=print)]
+    """)
+    status, _, err = cli("list")
+    assert status == 2 and "dupe-fer" in err and "Traceback" not in err
+
+
+def test_rerun_trains_nothing_and_force_redoes(cli, tmp_path):
+    out = tmp_path / "run"
+    assert cli("run", *QUICK, "--out", out)[0] == 0
+    first = records(out)
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "jobs").rglob("*")}
+    status, text, _ = cli("run", *QUICK, "--out", out)
+    assert status == 0 and "0 job(s) trained, 3 already done" in text
+    assert {p: p.stat().st_mtime_ns for p in (out / "jobs").rglob("*")} == stamps
+    status, text, _ = cli("run", *QUICK, "--out", out, "--force")
+    assert "3 job(s) trained" in text
+    assert [r["metrics"] for r in records(out).values()] == [r["metrics"] for r in first.values()]
+
+
+def test_same_seed_twice_gives_identical_folds_metrics_and_predictions(cli, tmp_path):
+    for name in ("a", "b"):
+        assert cli("run", *QUICK, "--seed", "7", "--out", tmp_path / name)[0] == 0
+    plan = "folds/synthetic-subject-k3-s7.json"
+    assert (tmp_path / "a" / plan).read_text() == (tmp_path / "b" / plan).read_text()
+    a, b = records(tmp_path / "a"), records(tmp_path / "b")
+    assert [r["metrics"] for r in a.values()] == [r["metrics"] for r in b.values()]
+    pa, pb = ferbench.load_predictions(tmp_path / "a"), ferbench.load_predictions(tmp_path / "b")
+    np.testing.assert_array_equal(np.stack(pa["proba"]), np.stack(pb["proba"]))
+
+
+def test_image_protocol_results_are_marked_leaky(cli, tmp_path):
+    status, out, _ = cli("run", *QUICK, "--protocol", "image", "--out", tmp_path / "run")
+    assert status == 0 and "LEAKY" in out
+    assert ferbench.load_results(tmp_path / "run")["leaky"].all()
+
+
+def test_killed_run_resumes_with_nothing_lost(tmp_path):
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "ferbench", "run", "--folds", "4", "--epochs", "2", "--out", str(out)]
+    env = {**os.environ, "COLUMNS": "120"}
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    deadline = time.time() + 300
+    while time.time() < deadline and len(records(out) if (out / "jobs").exists() else {}) < 1:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    survivors = records(out)
+    assert 1 <= len(survivors) < 4, "kill came too late to test resuming"
+    for path in (out / "jobs").rglob("fold-*.npz"):
+        with np.load(path) as arrays:
+            assert arrays["proba"].shape[0] == arrays["index"].shape[0]
+    finished = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert finished.returncode == 0, finished.stderr
+    assert f"{4 - len(survivors)} job(s) trained, {len(survivors)} already done" in " ".join(finished.stdout.split())
+    after = records(out)
+    assert len(after) == 4 and all(r["status"] == "ok" for r in after.values())
+    assert all(after[k] == v for k, v in survivors.items())
