@@ -64,7 +64,7 @@ def test_broken_plugin_is_reported_with_traceback_and_others_work(cli, tmp_path,
     install_plugin(tmp_path, "broken-fer", "broken_fer", "import not_a_real_module_xyz\n")
     reset_registry()
     status, out, err = cli("list")
-    assert status == 0 and "smallcnn" in out
+    assert status == 1 and "smallcnn" in out
     assert "broken_fer" in err and "Traceback" in err and "not_a_real_module_xyz" in err
 
 
@@ -83,6 +83,14 @@ def test_bad_input_is_one_clear_line_and_nonzero_exit(cli, tmp_path, args, messa
     assert status == 2
     assert message in " ".join(err.split()) and "Traceback" not in err + out
     assert not (tmp_path / "run" / "jobs").exists()
+
+
+def test_run_warns_about_a_broken_plugin_and_names_it_for_a_missing_model(cli, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    install_plugin(tmp_path, "broken-fer", "broken_fer", "import not_a_real_module_xyz\n")
+    status, out, err = cli("run", "--models", "broken-net", "--out", tmp_path / "run")
+    assert status == 2 and "Some plugins failed to load: broken_fer" in " ".join(err.split())
+    assert "warning: plugin 'broken_fer' (broken-fer 0.1.0) failed to load" in " ".join(err.split())
 
 
 def test_duplicate_plugin_name_is_a_clear_error(cli, tmp_path, monkeypatch):

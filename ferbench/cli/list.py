@@ -87,7 +87,7 @@ def tables(registry: Registry, what: str) -> list[Table]:
 
 
 def command(args: argparse.Namespace) -> int:
-    """Print the tables; report each broken plugin with its traceback."""
+    """Print the tables; report each broken plugin with its traceback (exit status 1)."""
     registry = get_registry()
     console = Console()
     for table in tables(registry, args.what):
@@ -97,4 +97,4 @@ def command(args: argparse.Namespace) -> int:
         err.print(f"[bold red]plugin {plugin.provider} failed to load[/]; the others loaded.",
                   highlight=False)
         err.print(plugin.error, markup=False, highlight=False)
-    return 0
+    return 1 if registry.broken else 0

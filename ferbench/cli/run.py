@@ -115,7 +115,7 @@ def command(args: argparse.Namespace) -> int:
         "epochs", "batch_size", "lr", "weight_decay", "optimizer", "schedule", "input_size")}
     console = Console()
     for plugin in get_registry().broken:
-        console.print(f"[yellow]warning[/]: plugin {plugin.provider} failed to load; "
+        Console(stderr=True).print(f"[yellow]warning[/]: plugin {plugin.provider} failed to load; "
                       "`ferbench list plugins` shows why.", highlight=False)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=False) as progress:
