@@ -89,7 +89,7 @@ class RichReporter(Reporter):
 
 def summary_table(jobs: pd.DataFrame, folds: int) -> Table:
     """Mean ± standard deviation over folds per model and data set."""
-    table = Table(title=f"Results ({folds}-fold cross-validation; mean ± sd over folds)")
+    table = Table(title=f"Results in % ({folds}-fold cross-validation; mean ± sd over folds)")
     for column in ("model", "dataset", "protocol", "folds ok", *SUMMARY_METRICS):
         table.add_column(column, justify="right" if column not in ("model", "dataset", "protocol") else "left")
     for (model, dataset, protocol), group in jobs.groupby(["model", "dataset", "protocol"], sort=True):
@@ -98,8 +98,8 @@ def summary_table(jobs: pd.DataFrame, folds: int) -> Table:
         cells = []
         for metric in SUMMARY_METRICS:
             values = ok[metric] if metric in ok else pd.Series(dtype=float)
-            cells.append(f"{values.mean():.3f} ± {values.std(ddof=1):.3f}" if len(values) > 1 else
-                         (f"{values.mean():.3f}" if len(values) else "-"))
+            cells.append(f"{100 * values.mean():.1f} ± {100 * values.std(ddof=1):.1f}" if len(values) > 1
+                         else (f"{100 * values.mean():.1f}" if len(values) else "-"))
         table.add_row(model, dataset, f"[bold red]{protocol} (LEAKY)[/]" if leaky else protocol,
                       f"{len(ok)}/{len(group)}", *cells)
     return table
