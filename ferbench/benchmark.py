@@ -76,7 +76,7 @@ def run_benchmark(
     protocol: str = "subject",
     folds: int = 10,
     seed: int = 0,
-    out: str | Path = "runs/default",
+    out: str | Path | None = None,
     recipe: str = "default",
     overrides: Mapping[str, Any] | None = None,
     device: str = "auto",
@@ -84,7 +84,8 @@ def run_benchmark(
     force: bool = False,
     reporter: Reporter | None = None,
 ) -> RunOutcome:
-    """Train and evaluate ``models`` × ``datasets`` × ``folds`` into the run directory ``out``.
+    """Train and evaluate ``models`` × ``datasets`` × ``folds`` into the run directory ``out``
+    (default ``runs/<protocol>-k<folds>-s<seed>``).
 
     Finished jobs (same config hash) are skipped unless ``force``; failed jobs are retried.
     """
@@ -100,6 +101,7 @@ def run_benchmark(
         registry.get("dataset", name)
     recipes = {spec.name: resolve_recipe(spec, recipe, overrides) for spec in model_specs}
     torch_device = select_device(device)
+    out = Path(out) if out is not None else Path("runs") / f"{protocol}-k{folds}-s{seed}"
     store = RunStore(out)
     store.write_config({
         "models": [s.name for s in model_specs], "datasets": [s.name for s in dataset_specs],
@@ -140,6 +142,6 @@ def run_benchmark(
     table = load_jobs(out)
     hashes = {job.config_hash for job, _ in jobs}
     return RunOutcome(
-        run_dir=Path(out), ran=len(pending), skipped=len(jobs) - len(pending), failed=failed,
+        run_dir=out, ran=len(pending), skipped=len(jobs) - len(pending), failed=failed,
         jobs=table[table["config_hash"].isin(hashes)].reset_index(drop=True),
     )

@@ -157,3 +157,26 @@ def test_killed_run_resumes_with_nothing_lost(tmp_path):
     after = records(out)
     assert len(after) == 4 and all(r["status"] == "ok" for r in after.values())
     assert all(after[k] == v for k, v in survivors.items())
+
+
+def test_a_failing_job_is_recorded_the_others_finish_and_a_rerun_retries_it(cli, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    install_plugin(tmp_path, "flaky-fer", "flaky_fer", """
+        import ferbench
+        from ferbench.specs import ModelSpec
+
+        def build(num_classes, in_chans, image_size):
+            raise MemoryError("out of memory while building")
+
+        @ferbench.hookimpl
+        def ferbench_models():
+            return [ModelSpec("flaky", build=build)]
+    """)
+    args = ("run", "--models", "flaky,smallcnn", "--folds", "2", "--epochs", "1", "--out", tmp_path / "run")
+    status, out, _ = cli(*args)
+    assert status == 1 and "2 job(s) failed" in out and "MemoryError: out of memory" in out
+    jobs = ferbench.load_jobs(tmp_path / "run").set_index(["model", "fold"])
+    assert (jobs.loc["smallcnn", "status"] == "ok").all()
+    assert jobs.loc["flaky", "error"].str.contains("out of memory while building").all()
+    status, out, _ = cli(*args)
+    assert status == 1 and "2 job(s) trained, 2 already done" in " ".join(out.split())

@@ -90,8 +90,11 @@ class RichReporter(Reporter):
 def summary_table(jobs: pd.DataFrame, folds: int) -> Table:
     """Mean ± standard deviation over folds per model and data set."""
     table = Table(title=f"Results in % ({folds}-fold cross-validation; mean ± sd over folds)")
-    for column in ("model", "dataset", "protocol", "folds ok", *SUMMARY_METRICS):
-        table.add_column(column, justify="right" if column not in ("model", "dataset", "protocol") else "left")
+    for column in ("model", "dataset"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("protocol")
+    for column in ("folds ok", *SUMMARY_METRICS):
+        table.add_column(column, justify="right")
     for (model, dataset, protocol), group in jobs.groupby(["model", "dataset", "protocol"], sort=True):
         ok = group[group["status"] == "ok"]
         leaky = bool(group["leaky"].any())
@@ -107,7 +110,6 @@ def summary_table(jobs: pd.DataFrame, folds: int) -> Table:
 
 def command(args: argparse.Namespace) -> int:
     """Run the benchmark with progress bars, then print the summary table."""
-    out = args.out or Path("runs") / f"{args.protocol}-k{args.folds}-s{args.seed}"
     data_dirs = dict(args.data_dir)
     if len(data_dirs) != len(args.data_dir):
         raise UserError("--data-dir names one data set more than once.")
@@ -121,7 +123,7 @@ def command(args: argparse.Namespace) -> int:
                   TimeElapsedColumn(), console=console, transient=False) as progress:
         outcome = run_benchmark(
             args.models, args.datasets, protocol=args.protocol, folds=args.folds, seed=args.seed,
-            out=out, recipe=args.recipe, overrides=overrides, device=args.device,
+            out=args.out, recipe=args.recipe, overrides=overrides, device=args.device,
             data_dirs=data_dirs, force=args.force, reporter=RichReporter(progress),
         )
     console.print(summary_table(outcome.jobs, args.folds))
