@@ -69,6 +69,24 @@ def resolve_recipe(spec: ModelSpec, name: str, overrides: Mapping[str, Any]) -> 
         raise UserError(f"model {spec.name!r}, recipe {name!r}: {error}") from None
 
 
+def _refuse_to_replace(store: RunStore, jobs: list[Job]) -> None:
+    """Finished results of another configuration in the same places are never silently replaced."""
+    for job in jobs:
+        record = store.differs(job)
+        if record is None:
+            continue
+        old, new = record["config"], job.config()
+        changed = {k: (old.get(k), v) for k, v in new.items() if old.get(k) != v}
+        if "recipe" in changed:
+            changed = {f"recipe.{k}": (changed["recipe"][0].get(k), v)
+                       for k, v in changed["recipe"][1].items() if changed["recipe"][0].get(k) != v}
+        details = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
+        raise UserError(
+            f"{store.job_path(job, '.json')} holds a finished result of another configuration "
+            f"({details}). Use a new --out to keep both, or --force to replace it."
+        )
+
+
 def run_benchmark(
     models: str | list[str] = "all",
     datasets: str | list[str] = "synthetic",
@@ -103,12 +121,6 @@ def run_benchmark(
     torch_device = select_device(device)
     out = Path(out) if out is not None else Path("runs") / f"{protocol}-k{folds}-s{seed}"
     store = RunStore(out)
-    store.write_config({
-        "models": [s.name for s in model_specs], "datasets": [s.name for s in dataset_specs],
-        "protocol": protocol, "folds": folds, "seed": seed, "recipe": recipe,
-        "overrides": overrides, "device": device,
-        "data_dirs": {k: str(v) for k, v in data_dirs.items()},
-    })
 
     loaded = {}
     for spec in dataset_specs:
@@ -127,6 +139,14 @@ def run_benchmark(
         for fold in range(folds)
         for model in model_specs
     ]
+    if not force:
+        _refuse_to_replace(store, [job for job, _ in jobs])
+    store.write_config({
+        "models": [s.name for s in model_specs], "datasets": [s.name for s in dataset_specs],
+        "protocol": protocol, "folds": folds, "seed": seed, "recipe": recipe,
+        "overrides": overrides, "device": device,
+        "data_dirs": {k: str(v) for k, v in data_dirs.items()},
+    })
     pending = [(job, model) for job, model in jobs if force or not store.is_done(job)]
     reporter.planned(len(jobs), len(jobs) - len(pending))
     failed = []

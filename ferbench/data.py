@@ -33,10 +33,14 @@ class Sample:
 def _column(values, name: str, n: int, dtype=None) -> np.ndarray | None:
     if values is None:
         return None
-    array = np.asarray(values, dtype=dtype)
-    if array.shape[:1] != (n,):
-        raise ValueError(f"Dataset column {name!r} has {len(array)} rows but images has {n}.")
-    return array
+    raw = np.asarray(values, dtype=object if dtype is str else None)
+    if raw.ndim != 1 or len(raw) != n:
+        raise ValueError(f"Dataset column {name!r} must be 1-D with {n} rows (one per image), "
+                         f"got shape {raw.shape}.")
+    if raw.dtype == object and any(v is None for v in raw):
+        raise ValueError(f"Dataset column {name!r} has None entries; pass {name}=None when the "
+                         "whole column is unknown.")
+    return raw.astype(dtype) if dtype is not None else raw
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The single doors to registered things: ``get_dataset`` loads one, ``create_model`` builds one."""
+"""The public doors to registered things: ``get_dataset`` loads one, ``create_model`` builds one."""
 
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ def get_dataset(name: str, root: str | Path | None = None, **options: Any) -> Da
     dataset = spec.load(root, **options)
     if not isinstance(dataset, Dataset):
         raise TypeError(f"data set plugin {name!r}: load() returned {type(dataset).__name__}, not Dataset.")
+    if dataset.name != name:
+        raise TypeError(f"data set plugin {name!r}: load() returned a Dataset named {dataset.name!r}.")
     if len(dataset) == 0:
         raise UserError(f"data set {name!r} loaded from {root} has no samples; check the folder layout.")
     return dataset

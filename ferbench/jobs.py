@@ -109,6 +109,19 @@ def _versions() -> dict[str, str]:
     return found
 
 
+def score(metrics: list[MetricSpec], y_true: np.ndarray, proba: np.ndarray,
+          info: dict[str, Any]) -> dict[str, float]:
+    """Every metric on one fold; a metric that raises scores NaN and its error goes in ``info``."""
+    scores = {}
+    for metric in metrics:
+        try:
+            scores[metric.name] = float(metric.fn(y_true, proba))
+        except Exception as error:
+            scores[metric.name] = float("nan")
+            info.setdefault("metric_errors", {})[metric.name] = f"{type(error).__name__}: {error}"
+    return scores
+
+
 def run_job(
     job: Job,
     dataset: Dataset,
@@ -128,6 +141,7 @@ def run_job(
     info: dict[str, Any] = {
         "started": started,
         "device": str(device),
+        "threads": torch.get_num_threads(),
         "precision": precision,
         "leaky_protocol": plan.leaky,
         "selection": "fixed budget: last epoch",
@@ -159,7 +173,7 @@ def run_job(
             fit_seconds=round(fitted.seconds, 3),
             predict_seconds=round(time.perf_counter() - predicted, 3),
         )
-        scores = {m.name: float(m.fn(test.labels, proba)) for m in metrics}
+        scores = score(metrics, test.labels, proba, info)
     except Exception as error:
         info["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         return JobResult(

@@ -82,7 +82,7 @@ def _groups(dataset: Dataset) -> tuple[str, np.ndarray]:
     raise UserError(
         f"data set {dataset.name!r} has neither subjects nor sequences, so the 'subject' "
         "protocol cannot keep anyone out of both sides. Use --protocol image (marked leaky) "
-        "or the data set's official split."
+        "or a data set that records subjects or sequences."
     )
 
 
@@ -109,8 +109,12 @@ def assign_folds(dataset: Dataset, protocol: str = "subject", k: int = 10, seed:
             )
         splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
     else:
-        if len(dataset) < k:
-            raise UserError(f"data set {dataset.name!r} has {len(dataset)} samples, fewer than --folds {k}.")
+        largest = int(np.bincount(labels).max())
+        if largest < k:
+            raise UserError(
+                f"data set {dataset.name!r}: its largest class has {largest} samples, fewer than "
+                f"--folds {k}, so no stratified split exists. Use --folds {largest} or fewer."
+            )
         splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     test_fold = np.full(len(dataset), -1, dtype=np.int64)
     with warnings.catch_warnings():

@@ -3,7 +3,7 @@
 Every plugin, ferbench's own included, comes in through the ``ferbench`` entry-point group.
 Each entry point is loaded on its own so that one broken plugin is reported (with its
 traceback) while the others still load; ``FERBENCH_DISABLE_PLUGINS=a,b`` skips plugins by
-entry-point name.
+entry-point name (or ``distribution:name``).
 """
 
 from __future__ import annotations
@@ -38,7 +38,12 @@ class PluginInfo:
     @property
     def provider(self) -> str:
         """How messages name this plugin: ``name (distribution version)``."""
-        return f"{self.name!r} ({self.distribution} {self.version})".strip()
+        return f"{self.name!r} ({self.distribution} {self.version})"
+
+    @property
+    def key(self) -> str:
+        """Unique plugin-manager name: entry-point names only need to be unique per distribution."""
+        return f"{self.distribution}:{self.name}"
 
 
 @dataclass
@@ -52,6 +57,8 @@ class Registry:
     def add(self, kind: str, spec: Any, plugin: PluginInfo) -> None:
         """Register ``spec``; a name already taken is an error naming both providers."""
         previous = self.providers.get((kind, spec.name))
+        if previous is plugin:
+            raise UserError(f"plugin {plugin.provider} registers the {kind} name {spec.name!r} twice.")
         if previous is not None:
             raise UserError(
                 f"two plugins register the {kind} name {spec.name!r}: {previous.provider} and "
@@ -79,6 +86,8 @@ class Registry:
         """Specs for ``"all"`` or a comma-separated list (or iterable) of names, in order given."""
         if isinstance(selection, str):
             if selection.strip() == "all":
+                if not self.specs[kind]:
+                    raise UserError(f"no {kind}s are registered; `ferbench list plugins` shows what loaded.")
                 return [self.specs[kind][n] for n in self.names(kind)]
             selection = [s.strip() for s in selection.split(",") if s.strip()]
         selection = list(dict.fromkeys(selection))
@@ -103,7 +112,7 @@ def _plugin_info(ep: importlib.metadata.EntryPoint) -> PluginInfo:
 
 def _collect(pm: pluggy.PluginManager, registry: Registry, info: PluginInfo) -> None:
     """Call this plugin's hooks and add what they return, or record why it failed."""
-    plugin = pm.get_plugin(info.name)
+    plugin = pm.get_plugin(info.key)
     found: list[tuple[str, Any]] = []
     try:
         for kind, spec_type in KINDS.items():
@@ -138,18 +147,17 @@ def load_registry(
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     registry = Registry()
-    for ep in sorted(entry_points, key=lambda e: e.name):
-        if ep.name in disabled or pm.has_plugin(ep.name):
+    for info, ep in sorted(((_plugin_info(ep), ep) for ep in entry_points), key=lambda p: p[0].key):
+        if {info.name, info.key} & disabled or pm.has_plugin(info.key):
             continue
-        info = _plugin_info(ep)
         registry.plugins.append(info)
         try:
-            pm.register(ep.load(), name=ep.name)
+            pm.register(ep.load(), name=info.key)
             pm.check_pending()
         except Exception:
             info.error = traceback.format_exc()
-            if pm.has_plugin(ep.name):
-                pm.unregister(name=ep.name)
+            if pm.has_plugin(info.key):
+                pm.unregister(name=info.key)
             continue
         _collect(pm, registry, info)
     return registry

@@ -7,6 +7,8 @@ so a plugin written with the fewest fields works.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -69,10 +71,10 @@ class Recipe:
             raise ValueError(f"Recipe.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}.")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"Recipe.schedule must be one of {SCHEDULES}, got {self.schedule!r}.")
-        if self.lr <= 0:
-            raise ValueError(f"Recipe.lr must be > 0, got {self.lr}.")
-        if self.weight_decay < 0:
-            raise ValueError(f"Recipe.weight_decay must be >= 0, got {self.weight_decay}.")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"Recipe.lr must be a finite number > 0, got {self.lr}.")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"Recipe.weight_decay must be a finite number >= 0, got {self.weight_decay}.")
         if self.epochs < 1:
             raise ValueError(f"Recipe.epochs must be >= 1, got {self.epochs}.")
         if self.batch_size < 1:
@@ -185,9 +187,24 @@ class MetricSpec:
 
     def __post_init__(self) -> None:
         _check_name(self.name, "MetricSpec")
+        if self.name in RESERVED_METRIC_NAMES:
+            raise ValueError(f"MetricSpec name {self.name!r} is reserved for a result column; rename it.")
+
+
+#: Result-table columns a metric must not shadow.
+RESERVED_METRIC_NAMES = frozenset({
+    "model", "dataset", "protocol", "k", "seed", "fold", "recipe", "leaky", "status", "metric",
+    "value", "n_train", "n_test", "fit_seconds", "device", "threads", "precision", "error",
+    "config_hash",
+})
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*(/[A-Za-z0-9][A-Za-z0-9_.+-]*)*")
 
 
 def _check_name(name: str, kind: str) -> None:
-    if not isinstance(name, str) or not name or name != name.strip() or "," in name:
-        raise ValueError(f"{kind} name must be a non-empty string without commas, got {name!r}.")
+    # Names become folder names in run directories: letters, digits, "_.+-", "/"-separated parts.
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
+        raise ValueError(
+            f"{kind} name must start with a letter or digit and use only letters, digits, "
+            f"'_', '.', '+', '-' (and '/' between parts, as in 'timm/resnet18'), got {name!r}."
+        )
 

@@ -2,13 +2,15 @@
 
 Layout::
 
-    RUN_DIR/config.json                              the resolved command of the last run
-    RUN_DIR/folds/<dataset>-<protocol>-k<k>-s<seed>.json   fold plans
-    RUN_DIR/jobs/<model>/<dataset>/<plan>/fold-<i>.npz      test index, labels, probabilities
-    RUN_DIR/jobs/<model>/<dataset>/<plan>/fold-<i>.json     config + hash, metrics, curves, ...
+    RUN_DIR/config.json                                  the resolved command of the last run
+    RUN_DIR/folds/<dataset>-<protocol>-k<k>-s<seed>.json       fold plans
+    RUN_DIR/jobs/<model>/<dataset>/<plan>/<recipe>/fold-<i>.npz   test index, labels, probabilities
+    RUN_DIR/jobs/<model>/<dataset>/<plan>/<recipe>/fold-<i>.json  config + hash, metrics, curves, ...
 
-Every file is written under a temporary name in its folder, flushed, synced and renamed into
-place; a job's JSON is written after its predictions and is its commit mark.
+(``<plan>`` is ``<protocol>-k<k>-s<seed>``, so one run directory can hold several protocols
+side by side.) Every file is written under a temporary name in its folder, flushed, synced and
+renamed into place; a job's JSON is written after its predictions and is its commit mark. The
+npz carries the config hash of the JSON it belongs to.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ferbench.errors import UserError
-from ferbench.jobs import SCHEMA_VERSION, Job, JobResult
+from ferbench.jobs import SCHEMA_VERSION, Job, JobResult, plan_digest
 from ferbench.protocols import FoldPlan
 
 
@@ -41,6 +43,11 @@ def atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # make the rename itself durable
+    finally:
+        os.close(directory)
 
 
 def _safe(name: str) -> str:
@@ -52,11 +59,14 @@ class RunStore:
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise UserError(f"--out {self.root} is a file, not a run directory; choose another path.")
 
     def job_path(self, job: Job, suffix: str) -> Path:
         """Where ``job``'s ``.json`` or ``.npz`` lives."""
         plan = f"{job.protocol}-k{job.k}-s{job.run_seed}"
-        return self.root / "jobs" / _safe(job.model) / _safe(job.dataset) / plan / f"fold-{job.fold}{suffix}"
+        return (self.root / "jobs" / _safe(job.model) / _safe(job.dataset) / plan
+                / _safe(job.recipe_name) / f"fold-{job.fold}{suffix}")
 
     def read_job(self, job: Job) -> dict[str, Any] | None:
         """The stored JSON record of ``job``, or None if absent or unreadable."""
@@ -71,12 +81,20 @@ class RunStore:
         record = self.read_job(job)
         return bool(record) and record["status"] == "ok" and record["config_hash"] == job.config_hash
 
+    def differs(self, job: Job) -> dict[str, Any] | None:
+        """The committed successful record at ``job``'s place if its configuration differs."""
+        record = self.read_job(job)
+        if record and record["status"] == "ok" and record["config_hash"] != job.config_hash:
+            return record
+        return None
+
     def commit(self, result: JobResult) -> None:
         """Store a job's predictions, then its JSON record (the commit mark)."""
         job = result.job
         if result.status == "ok":
             buffer = io.BytesIO()
-            np.savez(buffer, index=result.test_index, y_true=result.y_true, proba=result.proba)
+            np.savez(buffer, index=result.test_index, y_true=result.y_true, proba=result.proba,
+                     config_hash=np.array(job.config_hash))
             atomic_write(self.job_path(job, ".npz"), buffer.getvalue())
         record = {
             "schema_version": SCHEMA_VERSION,
@@ -108,15 +126,30 @@ class RunStore:
         atomic_write(self.root / "config.json", json.dumps(config, indent=1).encode())
 
 
+def _plan_digests(run_dir: Path) -> dict[str, str]:
+    return {path.stem: plan_digest(FoldPlan.from_json(path.read_text()))
+            for path in (run_dir / "folds").glob("*.json")}
+
+
 def _records(run_dir: Path) -> list[dict[str, Any]]:
+    """Every job record; ``_stale`` marks those whose fold plan was since replaced (``--force``)."""
     if not (run_dir / "jobs").is_dir():
         raise UserError(f"{run_dir} is not a ferbench run directory (no jobs/ folder inside).")
+    digests = _plan_digests(run_dir)
     records = []
     for path in sorted((run_dir / "jobs").rglob("fold-*.json")):
         try:
             record = json.loads(path.read_text())
         except json.JSONDecodeError as error:
             raise UserError(f"{path} is not valid JSON ({error}); delete it and re-run to redo that job.") from None
+        if record.get("schema_version") != SCHEMA_VERSION or "config" not in record:
+            raise UserError(
+                f"{path} has result schema {record.get('schema_version')!r}; this ferbench reads "
+                f"schema {SCHEMA_VERSION}. Use the ferbench version that wrote it, or re-run with --force."
+            )
+        config = record["config"]
+        key = f"{config['dataset']}-{config['protocol']}-k{config['k']}-s{config['run_seed']}"
+        record["_stale"] = digests.get(key) != config["plan_digest"]
         record["_path"] = path
         records.append(record)
     return records
@@ -140,15 +173,18 @@ IDENTITY = ["model", "dataset", "protocol", "k", "seed", "fold", "recipe", "leak
 
 
 def load_jobs(run_dir: str | Path) -> pd.DataFrame:
-    """One row per job: identity, status, metrics as columns, timings, device, error."""
+    """One row per job: identity, status, metrics as columns, timings, device, error.
+
+    ``status`` is ``ok``, ``failed``, or ``stale`` (its fold plan was replaced since).
+    """
     rows = []
     for record in _records(Path(run_dir)):
         rows.append({
             **_identity(record),
-            "status": record["status"],
+            "status": "stale" if record["_stale"] else record["status"],
             **record["metrics"],
             **{key: record.get(key) for key in (
-                "n_train", "n_test", "fit_seconds", "device", "precision", "error", "config_hash")},
+                "n_train", "n_test", "fit_seconds", "device", "threads", "precision", "error", "config_hash")},
         })
     return pd.DataFrame(rows)
 
@@ -157,7 +193,7 @@ def load_results(run_dir: str | Path) -> pd.DataFrame:
     """Tidy metrics of the successful jobs: one row per (model, dataset, protocol, fold, metric)."""
     rows = [
         {**_identity(record), "metric": metric, "value": value}
-        for record in _records(Path(run_dir)) if record["status"] == "ok"
+        for record in _records(Path(run_dir)) if record["status"] == "ok" and not record["_stale"]
         for metric, value in record["metrics"].items()
     ]
     frame = pd.DataFrame(rows, columns=IDENTITY + ["metric", "value"])
@@ -168,9 +204,13 @@ def load_predictions(run_dir: str | Path) -> pd.DataFrame:
     """Every stored test prediction: one row per (model, dataset, protocol, fold, sample)."""
     frames = []
     for record in _records(Path(run_dir)):
-        if record["status"] != "ok":
+        if record["status"] != "ok" or record["_stale"]:
             continue
-        with np.load(record["_path"].with_suffix(".npz")) as arrays:
+        npz = record["_path"].with_suffix(".npz")
+        with np.load(npz) as arrays:
+            if str(arrays["config_hash"]) != record["config_hash"]:
+                raise UserError(f"{npz} belongs to another run of that job than its JSON; "
+                                "re-run the same command to redo it.")
             proba = arrays["proba"]
             frame = pd.DataFrame({
                 "index": arrays["index"], "y_true": arrays["y_true"], "y_pred": proba.argmax(1),

@@ -77,12 +77,24 @@ def test_broken_plugin_is_reported_with_traceback_and_others_work(cli, tmp_path,
     (("--epochs", "0"), "epochs must be >= 1"),
     (("--data-dir", "nosuch=/tmp"), "unknown dataset 'nosuch'"),
     (("--device", "tpu"), "--device must be one of"),
+    (("--lr", "nan"), "lr must be a finite number > 0"),
+    (("--protocol", "image", "--folds", "100"), "largest class has 60 samples, fewer than --folds 100"),
 ])
 def test_bad_input_is_one_clear_line_and_nonzero_exit(cli, tmp_path, args, message):
     status, out, err = cli("run", *args, "--out", tmp_path / "run")
     assert status == 2
     assert message in " ".join(err.split()) and "Traceback" not in err + out
-    assert not (tmp_path / "run" / "jobs").exists()
+    assert not (tmp_path / "run").exists()
+
+
+def test_out_that_is_a_file_and_no_models_are_clear_errors(cli, tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("x")
+    status, _, err = cli("run", "--out", tmp_path / "file")
+    assert status == 2 and "is a file, not a run directory" in err
+    monkeypatch.setenv("FERBENCH_DISABLE_PLUGINS", "models")
+    reset_registry()
+    status, _, err = cli("run", "--out", tmp_path / "run")
+    assert status == 2 and "no models are registered" in err
 
 
 def test_run_warns_about_a_broken_plugin_and_names_it_for_a_missing_model(cli, tmp_path, monkeypatch):
@@ -130,10 +142,35 @@ def test_same_seed_twice_gives_identical_folds_metrics_and_predictions(cli, tmp_
     np.testing.assert_array_equal(np.stack(pa["proba"]), np.stack(pb["proba"]))
 
 
-def test_image_protocol_results_are_marked_leaky(cli, tmp_path):
+def test_image_protocol_results_are_marked_leaky_everywhere(cli, tmp_path):
     status, out, _ = cli("run", *QUICK, "--protocol", "image", "--out", tmp_path / "run")
     assert status == 0 and "LEAKY" in out
     assert ferbench.load_results(tmp_path / "run")["leaky"].all()
+    assert ferbench.load_jobs(tmp_path / "run")["leaky"].all()
+    assert ferbench.load_predictions(tmp_path / "run")["leaky"].all()
+    assert all(r["leaky_protocol"] for r in records(tmp_path / "run").values())
+
+
+def test_another_recipe_never_silently_replaces_finished_results(cli, tmp_path):
+    out = tmp_path / "run"
+    assert cli("run", *QUICK, "--out", out)[0] == 0
+    before = records(out)
+    status, _, err = cli("run", "--folds", "3", "--epochs", "2", "--out", out)
+    assert status == 2 and "recipe.epochs: 1 -> 2" in " ".join(err.split()) and "--force" in err
+    assert records(out) == before
+    assert cli("run", "--folds", "3", "--epochs", "2", "--out", out, "--force")[0] == 0
+    assert {r["config"]["recipe"]["epochs"] for r in records(out).values()} == {2}
+
+
+def test_a_job_gives_the_same_result_alone_as_in_a_full_run(cli, tmp_path):
+    out = tmp_path / "run"
+    assert cli("run", *QUICK, "--out", out)[0] == 0
+    before = records(out)
+    (out / next(k for k in before if k.endswith("fold-1.json"))).unlink()
+    status, text, _ = cli("run", *QUICK, "--out", out)
+    assert status == 0 and "1 job(s) trained, 2 already done" in text
+    after = records(out)
+    assert [r["metrics"] for r in after.values()] == [r["metrics"] for r in before.values()]
 
 
 def test_killed_run_resumes_with_nothing_lost(tmp_path):

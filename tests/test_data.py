@@ -39,10 +39,16 @@ def test_rejects_classes_outside_the_vocabulary():
 
 
 def test_rejects_misaligned_columns_and_bad_images():
-    with pytest.raises(ValueError, match="'subjects' has 2 rows but images has 1"):
+    with pytest.raises(ValueError, match="'subjects' must be 1-D with 1 rows"):
         Dataset("x", EMOTIONS[:1], np.zeros((1, 4, 4, 1), np.uint8), [0], ["a"], subjects=["a", "b"])
     with pytest.raises(ValueError, match="uint8"):
         Dataset("x", EMOTIONS[:1], np.zeros((1, 4, 4, 1), np.float32), [0], ["a"])
+    with pytest.raises(ValueError, match="'labels' must be 1-D with 1 rows"):
+        Dataset("x", EMOTIONS[:1], np.zeros((1, 4, 4, 1), np.uint8), [[0, 1]], ["a"])
+    with pytest.raises(ValueError, match="'subjects' has None entries"):
+        Dataset("x", EMOTIONS[:1], np.zeros((2, 4, 4, 1), np.uint8), [0, 0], ["a", "b"], subjects=["s", None])
+    with pytest.raises(ValueError, match="'paths' must be 1-D"):
+        Dataset("x", EMOTIONS[:1], np.zeros((1, 4, 4, 1), np.uint8), [0], "a")
     with pytest.raises(ValueError, match="labels must index classes"):
         Dataset("x", EMOTIONS[:1], np.zeros((1, 4, 4, 1), np.uint8), [3], ["a"])
 
@@ -50,3 +56,4 @@ def test_rejects_misaligned_columns_and_bad_images():
 def test_class_counts():
     assert make_dataset(n_classes=3, per_subject=6, n_subjects=2).class_counts() == {
         "happiness": 4, "surprise": 4, "sadness": 4}
+

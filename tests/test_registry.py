@@ -49,6 +49,12 @@ def test_third_party_plugin_is_discovered(site):
     assert registry.providers[("model", "acme-linear")].distribution == "acme-fer"
 
 
+def test_entry_point_names_need_only_be_unique_per_distribution(site):
+    install_plugin(site, "acme-fer", "acme_fer", THIRD_PARTY, entry_name="models")
+    registry = load_registry()
+    assert {"smallcnn", "acme-linear"} <= set(registry.names("model")) and not registry.broken
+
+
 def test_duplicate_name_names_both_providers(site):
     install_plugin(site, "dupe-fer", "dupe_fer", """
         import ferbench

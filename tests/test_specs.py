@@ -1,6 +1,6 @@
 import pytest
 
-from ferbench.specs import Augment, DatasetSpec, ModelSpec, Recipe
+from ferbench.specs import Augment, DatasetSpec, MetricSpec, ModelSpec, Recipe
 
 
 def test_overrides_replace_given_fields_and_keep_the_rest():
@@ -11,7 +11,9 @@ def test_overrides_replace_given_fields_and_keep_the_rest():
 
 @pytest.mark.parametrize("field,value,message", [
     ("epochs", 0, "epochs must be >= 1"),
-    ("lr", -1.0, "lr must be > 0"),
+    ("lr", -1.0, "lr must be a finite number > 0"),
+    ("lr", float("nan"), "lr must be a finite number > 0"),
+    ("weight_decay", float("inf"), "weight_decay must be a finite number"),
     ("optimizer", "rmsprop", "optimizer must be one of"),
     ("batch_size", 0, "batch_size must be >= 1"),
 ])
@@ -41,5 +43,9 @@ def test_spec_checks():
         ModelSpec("m", build=print, recipes={"paper": Recipe()})
     with pytest.raises(ValueError, match="canonical"):
         DatasetSpec("d", load=print, classes=("happy",))
-    with pytest.raises(ValueError, match="without commas"):
-        ModelSpec("a,b", build=print)
+    for bad in ("a,b", "../x", " m", "a//b", ""):
+        with pytest.raises(ValueError, match="start with a letter or digit"):
+            ModelSpec(bad, build=print)
+    assert ModelSpec("timm/resnet18", build=print).name == "timm/resnet18"
+    with pytest.raises(ValueError, match="reserved"):
+        MetricSpec("fold", fn=print)

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import torch
 
+import ferbench.jobs
 from ferbench import UserError, assign_folds, load_jobs, load_predictions, load_results
 from ferbench.jobs import Job, plan_digest, run_job
 from ferbench.registry import get_registry
-from ferbench.specs import ModelSpec, Recipe
+from ferbench.specs import MetricSpec, ModelSpec, Recipe
 from ferbench.store import RunStore, atomic_write
 
 from conftest import make_dataset
@@ -95,6 +96,47 @@ def test_a_different_plan_under_the_same_key_is_refused(finished):
     changed = make_dataset(n_subjects=6, seed=1)
     with pytest.raises(UserError, match="different fold plan"):
         store.save_plan(assign_folds(changed, "subject", 3, 0))
+
+
+def test_results_of_a_replaced_plan_are_marked_stale_and_left_out(finished):
+    data, plan, store, _ = finished
+    store.save_plan(assign_folds(make_dataset(n_subjects=6, seed=1), "subject", 3, 0), force=True)
+    assert (load_jobs(store.root)["status"] == "stale").all()
+    assert load_results(store.root).empty and load_predictions(store.root).empty
+
+
+def test_a_metric_that_raises_scores_nan_and_keeps_the_predictions(tmp_path):
+    data = make_dataset()
+    plan = assign_folds(data, "subject", 3, 0)
+
+    def broken(y, p):
+        raise ValueError("undefined here")
+
+    metrics = [MetricSpec("broken", broken)] + get_registry().select("metric", "accuracy")
+    result = run_job(make_job(data, plan, 0), data, plan, ModelSpec("tiny", build=tiny_model),
+                     metrics, torch.device("cpu"))
+    assert result.status == "ok" and np.isnan(result.metrics["broken"])
+    assert 0 <= result.metrics["accuracy"] <= 1
+    assert result.info["metric_errors"] == {"broken": "ValueError: undefined here"}
+
+
+def test_fit_receives_only_the_training_part(monkeypatch):
+    data = make_dataset(n_subjects=6)
+    plan = assign_folds(data, "subject", 3, 0)
+    seen = {}
+    real_fit = ferbench.jobs.fit
+
+    def spy(model, images, labels, recipe, **kwargs):
+        seen["images"], seen["labels"] = images, labels
+        return real_fit(model, images, labels, recipe, **kwargs)
+
+    monkeypatch.setattr(ferbench.jobs, "fit", spy)
+    result = run_job(make_job(data, plan, 1), data, plan, ModelSpec("tiny", build=tiny_model), [],
+                     torch.device("cpu"))
+    train = plan.train_index(1)
+    np.testing.assert_array_equal(seen["images"], data.images[train])
+    np.testing.assert_array_equal(seen["labels"], data.labels[train])
+    assert set(result.test_index).isdisjoint(train)
 
 
 def test_atomic_write_leaves_no_temporary_file(tmp_path):

@@ -10,11 +10,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ferbench.benchmark import Reporter, run_benchmark
+from ferbench.benchmark import OVERRIDABLE, Reporter, run_benchmark
 from ferbench.errors import UserError
 from ferbench.jobs import Job, JobResult
 from ferbench.protocols import PROTOCOLS
 from ferbench.registry import get_registry
+from ferbench.specs import OPTIMIZERS, SCHEDULES
 
 SUMMARY_METRICS = ("accuracy", "macro_f1", "roc_auc_ovr")
 
@@ -51,8 +52,8 @@ def add_parser(commands) -> None:
     recipe.add_argument("--batch-size", type=int)
     recipe.add_argument("--lr", type=float)
     recipe.add_argument("--weight-decay", type=float)
-    recipe.add_argument("--optimizer", choices=("adam", "adamw", "sgd"))
-    recipe.add_argument("--schedule", choices=("constant", "cosine"))
+    recipe.add_argument("--optimizer", choices=OPTIMIZERS)
+    recipe.add_argument("--schedule", choices=SCHEDULES)
     recipe.add_argument("--input-size", type=int, help="train and test at this square size")
     parser.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:N")
     parser.add_argument("--force", action="store_true", help="redo jobs that are already finished")
@@ -113,8 +114,7 @@ def command(args: argparse.Namespace) -> int:
     data_dirs = dict(args.data_dir)
     if len(data_dirs) != len(args.data_dir):
         raise UserError("--data-dir names one data set more than once.")
-    overrides = {name: getattr(args, name) for name in (
-        "epochs", "batch_size", "lr", "weight_decay", "optimizer", "schedule", "input_size")}
+    overrides = {name: getattr(args, name) for name in OVERRIDABLE}
     console = Console()
     for plugin in get_registry().broken:
         Console(stderr=True).print(f"[yellow]warning[/]: plugin {plugin.provider} failed to load; "

@@ -42,8 +42,9 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch globally; return a CPU generator for shuffling and augmentation.
 
-    On CPU the same seed gives bit-identical training; on CUDA cuDNN's autotuner is left on
-    for speed, so results there are reproducible only up to floating-point reordering.
+    On CPU the same seed and the same number of torch threads (recorded in every result) give
+    bit-identical training; a different thread count reorders floating-point sums. On CUDA
+    results are reproducible only up to such reordering.
     """
     random.seed(seed)
     np.random.seed(seed % 2**32)

@@ -25,12 +25,12 @@ EpochCallback = Callable[[int, int, float], None]
 
 
 class Preprocessed(nn.Module):
-    """A model behind its input step: resize to ``input_size`` and normalise with fitted stats.
+    """A model behind its input step: resize to ``input_size`` square and normalise with fitted stats.
 
     Takes float batches (B, C, H, W) with values in [0, 1].
     """
 
-    def __init__(self, model: nn.Module, mean: torch.Tensor, std: torch.Tensor, input_size: int | None):
+    def __init__(self, model: nn.Module, mean: torch.Tensor, std: torch.Tensor, input_size: int):
         super().__init__()
         self.model = model
         self.input_size = input_size
@@ -38,7 +38,7 @@ class Preprocessed(nn.Module):
         self.register_buffer("std", std.view(1, -1, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.input_size is not None and x.shape[-2:] != (self.input_size, self.input_size):
+        if x.shape[-2:] != (self.input_size, self.input_size):
             x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear",
                               align_corners=False, antialias=True)
         return self.model((x - self.mean) / self.std)
@@ -54,11 +54,22 @@ class FitResult:
     seconds: float
 
 
-def channel_stats(images: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and standard deviation of uint8 images (N, H, W, C), scaled to [0, 1]."""
-    pixels = images.reshape(-1, images.shape[-1]).astype(np.float64) / 255.0
-    std = np.maximum(pixels.std(0), 1e-3)
-    return torch.tensor(pixels.mean(0), dtype=torch.float32), torch.tensor(std, dtype=torch.float32)
+def channel_stats(images: np.ndarray, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and standard deviation of uint8 images (N, H, W, C), scaled to [0, 1].
+
+    Sums run over chunks of images in float64, so memory stays at one chunk's copy.
+    """
+    total = np.zeros(images.shape[-1])
+    squares = np.zeros(images.shape[-1])
+    for start in range(0, len(images), chunk):
+        block = images[start:start + chunk].reshape(-1, images.shape[-1]).astype(np.float64)
+        total += block.sum(0)
+        squares += np.square(block).sum(0)
+    count = images.size // images.shape[-1]
+    mean = total / count
+    std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
+    return (torch.tensor(mean / 255, dtype=torch.float32),
+            torch.tensor(np.maximum(std / 255, 1e-3), dtype=torch.float32))
 
 
 def _optimizer(recipe: Recipe, params) -> torch.optim.Optimizer:
@@ -84,7 +95,8 @@ def fit(
     started = time.perf_counter()
     generator = seed_everything(seed)
     mean, std = channel_stats(images)
-    net = Preprocessed(model, mean, std, recipe.input_size).to(device)
+    # Non-square images are resized to a square of their height unless the recipe sets a size.
+    net = Preprocessed(model, mean, std, recipe.input_size or images.shape[1]).to(device)
     if device.type == "cuda":
         net = net.to(memory_format=torch.channels_last)
     x_all = images_to_device(images, device)
