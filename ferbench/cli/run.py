@@ -56,7 +56,9 @@ def add_parser(commands) -> None:
     recipe.add_argument("--schedule", choices=SCHEDULES)
     recipe.add_argument("--input-size", type=int, help="train and test at this square size")
     parser.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:N")
-    parser.add_argument("--force", action="store_true", help="redo jobs that are already finished")
+    parser.add_argument("--force", action="store_true",
+                        help="redo every requested job, replacing finished results "
+                        "(also those of another configuration)")
     parser.set_defaults(handler=command)
 
 
