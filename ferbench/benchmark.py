@@ -7,6 +7,8 @@ the models side by side, so an interrupted run leaves every model at a similar p
 
 from __future__ import annotations
 
+import inspect
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,9 @@ OVERRIDABLE = ("epochs", "batch_size", "lr", "weight_decay", "optimizer", "sched
 
 class Reporter:
     """Progress callbacks; the default reports nothing. The CLI draws rich progress bars."""
+
+    def note(self, message: str) -> None:
+        """Something the user should know that is not an error (e.g. a skipped combination)."""
 
     def planned(self, total: int, done: int) -> None:
         """``total`` jobs requested, ``done`` of them already in the run directory."""
@@ -101,9 +106,14 @@ def run_benchmark(
     data_dirs: Mapping[str, str | Path] | None = None,
     force: bool = False,
     reporter: Reporter | None = None,
+    dataset_options: Mapping[str, Mapping[str, Any]] | None = None,
+    strict: bool = False,
 ) -> RunOutcome:
     """Train and evaluate ``models`` × ``datasets`` × ``folds`` into the run directory ``out``
     (default ``runs/<protocol>-k<folds>-s<seed>``).
+
+    ``dataset_options`` maps a data set name to keyword options of its loader; ``strict`` is
+    passed to every loader that takes it (skipped files and lines become errors).
 
     Finished jobs (same config hash) are skipped unless ``force``; failed jobs are retried.
     """
@@ -115,7 +125,8 @@ def run_benchmark(
     model_specs = registry.select("model", models)
     dataset_specs = registry.select("dataset", datasets)
     metric_specs = registry.select("metric", "all")
-    for name in data_dirs:
+    dataset_options = {name: dict(options) for name, options in (dataset_options or {}).items()}
+    for name in (*data_dirs, *dataset_options):
         registry.get("dataset", name)
     recipes = {spec.name: resolve_recipe(spec, recipe, overrides) for spec in model_specs}
     torch_device = select_device(device)
@@ -124,21 +135,35 @@ def run_benchmark(
 
     loaded = {}
     for spec in dataset_specs:
-        dataset = get_dataset(spec.name, data_dirs.get(spec.name))
+        options = dict(dataset_options.get(spec.name, {}))
+        if strict and "strict" in inspect.signature(spec.load).parameters:
+            options.setdefault("strict", True)
+        dataset = get_dataset(spec.name, data_dirs.get(spec.name), **options)
+        for line in dataset.notes:
+            reporter.note(f"{spec.name}: {line}")
         plan = assign_folds(dataset, protocol, folds, seed)
         store.save_plan(plan, force=force)
         loaded[spec.name] = (dataset, plan)
+        clip_models = [m.name for m in model_specs if m.input == "clip"]
+        if clip_models and dataset.sequences is None:
+            reporter.note(f"skipping {', '.join(clip_models)} on {spec.name}: these models take "
+                          f"clips (frame sequences) and {spec.name} has none")
 
     jobs = [
         (Job(
-            model=model.name, recipe_name=recipe, recipe=recipes[model.name], dataset=name,
+            model=model.name, recipe_name=recipe, recipe=recipes[model.name].for_dataset(name),
+            dataset=name,
             fingerprint=dataset.fingerprint, protocol=protocol, k=folds, fold=fold,
             run_seed=seed, plan_digest=plan_digest(plan),
         ), model)
         for name, (dataset, plan) in loaded.items()
         for fold in range(folds)
         for model in model_specs
+        if model.input == "image" or dataset.sequences is not None
     ]
+    if not jobs:
+        raise UserError("nothing to run: every selected model takes clips and no selected data set "
+                        "has sequences. Pick an image model or a data set with sequences.")
     if not force:
         _refuse_to_replace(store, [job for job, _ in jobs])
     store.write_config({
@@ -146,6 +171,7 @@ def run_benchmark(
         "protocol": protocol, "folds": folds, "seed": seed, "recipe": recipe,
         "overrides": overrides, "device": device,
         "data_dirs": {k: str(v) for k, v in data_dirs.items()},
+        "dataset_options": json.loads(json.dumps(dataset_options, default=repr)), "strict": strict,
     })
     pending = [(job, model) for job, model in jobs if force or not store.is_done(job)]
     reporter.planned(len(jobs), len(jobs) - len(pending))

@@ -49,7 +49,9 @@ class Dataset:
 
     ``labels`` index into ``classes`` (a tuple of names from :data:`EMOTIONS`).
     ``subjects``, ``sequences``, ``frames`` and ``split`` are ``None`` where the data set
-    has no such information.
+    has no such information. ``soft_labels`` (float32 (N, n_classes), rows summing to 1) holds
+    label distributions where the data set has them (e.g. FER+ votes); ``labels`` stays the label
+    that scores are computed against. ``notes`` says what the loader skipped, converted or dropped.
     """
 
     name: str
@@ -61,6 +63,8 @@ class Dataset:
     sequences: np.ndarray | None = None
     frames: np.ndarray | None = None
     split: np.ndarray | None = None
+    soft_labels: np.ndarray | None = None
+    notes: tuple[str, ...] = field(default=(), compare=False)
     _fingerprint: str | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -89,6 +93,18 @@ class Dataset:
         self.sequences = _column(self.sequences, "sequences", n, str)
         self.frames = _column(self.frames, "frames", n, np.int64)
         self.split = _column(self.split, "split", n, str)
+        self.notes = tuple(str(note) for note in self.notes)
+        if self.soft_labels is not None:
+            soft = np.asarray(self.soft_labels, dtype=np.float32)
+            if soft.shape != (n, len(self.classes)):
+                raise ValueError(f"Dataset {self.name!r}: soft_labels must have shape "
+                                 f"{(n, len(self.classes))} (one row per image, one column per "
+                                 f"class), got {soft.shape}.")
+            if n and (not np.isfinite(soft).all() or soft.min() < 0
+                      or not np.allclose(soft.sum(1), 1, atol=1e-4)):
+                raise ValueError(f"Dataset {self.name!r}: soft_labels must be finite, >= 0, "
+                                 "and each row must sum to 1.")
+            self.soft_labels = soft
 
     def __len__(self) -> int:
         return len(self.images)
@@ -106,6 +122,8 @@ class Dataset:
             digest.update(repr((self.classes, self.images.shape)).encode())
             digest.update(np.ascontiguousarray(self.images).tobytes())
             digest.update(self.labels.astype("<i8").tobytes())
+            if self.soft_labels is not None:
+                digest.update(self.soft_labels.astype("<f4").tobytes())
             self._fingerprint = digest.hexdigest()
         return self._fingerprint
 
@@ -147,4 +165,53 @@ class Dataset:
             sequences=take(self.sequences),
             frames=take(self.frames),
             split=take(self.split),
+            soft_labels=take(self.soft_labels),
+            notes=self.notes,
         )
+
+    def clips(self, length: int | None = None) -> Clips:
+        """Group rows into clips for models that take frame sequences.
+
+        A clip is the rows sharing a sequence and a label, in frame order (row order where
+        ``frames`` is None). Every clip is resampled to ``length`` frames (default: the longest
+        clip) by evenly spaced indices, so shorter clips repeat frames and longer ones skip some.
+        """
+        if self.sequences is None:
+            raise ValueError(
+                f"data set {self.name!r} has no sequences, so it cannot feed a clip model; "
+                "use an image model, or a data set whose spec has has_sequences=True."
+            )
+        order = np.lexsort((
+            self.frames if self.frames is not None else np.arange(len(self)),
+            self.labels,
+            self.sequences,
+        ))
+        keys = np.stack([self.sequences[order], self.labels[order].astype(str)], 1)
+        starts = np.flatnonzero(np.r_[True, (keys[1:] != keys[:-1]).any(1)])
+        sizes = np.diff(np.r_[starts, len(order)])
+        length = int(sizes.max()) if length is None else length
+        if length < 1:
+            raise ValueError(f"clip length must be >= 1, got {length}.")
+        steps = np.linspace(0, 1, length)
+        rows = order[starts[:, None] + np.round(steps[None, :] * (sizes[:, None] - 1)).astype(np.int64)]
+        member = np.empty(len(self), dtype=np.int64)
+        member[order] = np.repeat(np.arange(len(starts)), sizes)
+        return Clips(rows=rows, member=member, sizes=sizes)
+
+
+@dataclass(frozen=True)
+class Clips:
+    """Clips of a :class:`Dataset`: ``rows`` (n_clips, T) row indices in frame order,
+    ``member`` (N,) the clip each row belongs to, ``sizes`` (n_clips,) frames before resampling."""
+
+    rows: np.ndarray
+    member: np.ndarray
+    sizes: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def length(self) -> int:
+        """Frames per clip, T."""
+        return self.rows.shape[1]

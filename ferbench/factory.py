@@ -6,7 +6,9 @@ import inspect
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from ferbench.data import Dataset
 from ferbench.errors import UserError
@@ -48,3 +50,39 @@ def create_model(name: str, num_classes: int, in_chans: int, image_size: int) ->
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _recurrent_flops(module: nn.RNNBase, batch: int, steps: int) -> int:
+    """2 × multiply-adds of an LSTM/GRU/RNN's gate matrices over ``steps`` (torch's flop counter
+    does not see inside the fused recurrent kernels)."""
+    gates = {"LSTM": 4, "GRU": 3}.get(type(module).__name__, 1)
+    directions = 2 if module.bidirectional else 1
+    total = 0
+    for layer in range(module.num_layers):
+        width = module.input_size if layer == 0 else module.hidden_size * directions
+        total += gates * module.hidden_size * (width + module.hidden_size)
+    return 2 * batch * steps * directions * total
+
+
+def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """Forward FLOPs (2 per multiply-add) of ``model`` on one zero input of ``input_shape``
+    (batch dimension included), in eval mode; recurrent layers counted from their shapes."""
+    recurrent = 0
+
+    def count(module, args, _output):
+        nonlocal recurrent
+        x = args[0]
+        batch, steps = (x.shape[0], x.shape[1]) if module.batch_first else (x.shape[1], x.shape[0])
+        recurrent += _recurrent_flops(module, batch, steps)
+
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, nn.RNNBase)]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(torch.zeros(input_shape))
+    finally:
+        model.train(was_training)
+        for hook in hooks:
+            hook.remove()
+    return counter.get_total_flops() + recurrent

@@ -151,20 +151,29 @@ def run_job(
         train = dataset.subset(plan.train_index(job.fold))
         height, _, channels = dataset.image_shape
         image_size = job.recipe.input_size or height
+        train_clips = train.clips() if model_spec.input == "clip" else None
         seed_everything(job.seed)  # the model's initial weights come from the job's seed
         model = model_spec.build(
             num_classes=len(dataset.classes), in_chans=channels, image_size=image_size
         )
         info["parameters"] = count_parameters(model)
         fitted = fit(
-            model, train.images, train.labels, job.recipe,
+            model, train.images, train.labels, job.recipe, clips=train_clips,
+            soft_labels=train.soft_labels,
             device=device, precision=precision, seed=job.seed, on_epoch=on_epoch,
         )
         del train
         test_index = plan.test_index(job.fold)
         test = dataset.subset(test_index)
+        test_clips = None
+        if train_clips is not None:
+            test_clips = test.clips(train_clips.length)
+            info["clips"] = {"length": train_clips.length, "train": len(train_clips),
+                             "test": len(test_clips),
+                             "rule": "test rows take the prediction of their clip"}
         predicted = time.perf_counter()
-        proba = predict_proba(fitted.model, test.images, device=device, precision=precision)
+        proba = predict_proba(fitted.model, test.images, device=device, precision=precision,
+                              clips=test_clips)
         info.update(
             n_train=int(len(dataset) - len(test_index)),
             n_test=int(len(test_index)),

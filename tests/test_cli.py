@@ -20,6 +20,7 @@ from conftest import install_plugin
 from test_registry import THIRD_PARTY
 
 QUICK = ("--folds", "3", "--epochs", "1")
+SMALL = ("--models", "smallcnn", *QUICK)
 
 
 def records(run_dir: Path) -> dict[str, dict]:
@@ -69,7 +70,7 @@ def test_broken_plugin_is_reported_with_traceback_and_others_work(cli, tmp_path,
 
 
 @pytest.mark.parametrize("args,message", [
-    (("--models", "resnet-nope"), "unknown model 'resnet-nope'. Known models: smallcnn"),
+    (("--models", "resnet-nope"), "unknown model 'resnet-nope'. Known models: res-bilstm-fusion"),
     (("--datasets", "synthetik"), "Did you mean 'synthetic'"),
     (("--folds", "1"), "--folds must be at least 2"),
     (("--folds", "25"), "has 20 subjects but --folds 25"),
@@ -120,20 +121,20 @@ def test_duplicate_plugin_name_is_a_clear_error(cli, tmp_path, monkeypatch):
 
 def test_rerun_trains_nothing_and_force_redoes(cli, tmp_path):
     out = tmp_path / "run"
-    assert cli("run", *QUICK, "--out", out)[0] == 0
+    assert cli("run", *SMALL, "--out", out)[0] == 0
     first = records(out)
     stamps = {p: p.stat().st_mtime_ns for p in (out / "jobs").rglob("*")}
-    status, text, _ = cli("run", *QUICK, "--out", out)
+    status, text, _ = cli("run", *SMALL, "--out", out)
     assert status == 0 and "0 job(s) trained, 3 already done" in text
     assert {p: p.stat().st_mtime_ns for p in (out / "jobs").rglob("*")} == stamps
-    status, text, _ = cli("run", *QUICK, "--out", out, "--force")
+    status, text, _ = cli("run", *SMALL, "--out", out, "--force")
     assert "3 job(s) trained" in text
     assert [r["metrics"] for r in records(out).values()] == [r["metrics"] for r in first.values()]
 
 
 def test_same_seed_twice_gives_identical_folds_metrics_and_predictions(cli, tmp_path):
     for name in ("a", "b"):
-        assert cli("run", *QUICK, "--seed", "7", "--out", tmp_path / name)[0] == 0
+        assert cli("run", *SMALL, "--seed", "7", "--out", tmp_path / name)[0] == 0
     plan = "folds/synthetic-subject-k3-s7.json"
     assert (tmp_path / "a" / plan).read_text() == (tmp_path / "b" / plan).read_text()
     a, b = records(tmp_path / "a"), records(tmp_path / "b")
@@ -143,7 +144,7 @@ def test_same_seed_twice_gives_identical_folds_metrics_and_predictions(cli, tmp_
 
 
 def test_image_protocol_results_are_marked_leaky_everywhere(cli, tmp_path):
-    status, out, _ = cli("run", *QUICK, "--protocol", "image", "--out", tmp_path / "run")
+    status, out, _ = cli("run", *SMALL, "--protocol", "image", "--out", tmp_path / "run")
     assert status == 0 and "LEAKY" in out
     assert ferbench.load_results(tmp_path / "run")["leaky"].all()
     assert ferbench.load_jobs(tmp_path / "run")["leaky"].all()
@@ -153,21 +154,21 @@ def test_image_protocol_results_are_marked_leaky_everywhere(cli, tmp_path):
 
 def test_another_recipe_never_silently_replaces_finished_results(cli, tmp_path):
     out = tmp_path / "run"
-    assert cli("run", *QUICK, "--out", out)[0] == 0
+    assert cli("run", *SMALL, "--out", out)[0] == 0
     before = records(out)
-    status, _, err = cli("run", "--folds", "3", "--epochs", "2", "--out", out)
+    status, _, err = cli("run", "--models", "smallcnn", "--folds", "3", "--epochs", "2", "--out", out)
     assert status == 2 and "recipe.epochs: 1 -> 2" in " ".join(err.split()) and "--force" in err
     assert records(out) == before
-    assert cli("run", "--folds", "3", "--epochs", "2", "--out", out, "--force")[0] == 0
+    assert cli("run", "--models", "smallcnn", "--folds", "3", "--epochs", "2", "--out", out, "--force")[0] == 0
     assert {r["config"]["recipe"]["epochs"] for r in records(out).values()} == {2}
 
 
 def test_a_job_gives_the_same_result_alone_as_in_a_full_run(cli, tmp_path):
     out = tmp_path / "run"
-    assert cli("run", *QUICK, "--out", out)[0] == 0
+    assert cli("run", *SMALL, "--out", out)[0] == 0
     before = records(out)
     (out / next(k for k in before if k.endswith("fold-1.json"))).unlink()
-    status, text, _ = cli("run", *QUICK, "--out", out)
+    status, text, _ = cli("run", *SMALL, "--out", out)
     assert status == 0 and "1 job(s) trained, 2 already done" in text
     after = records(out)
     assert [r["metrics"] for r in after.values()] == [r["metrics"] for r in before.values()]
@@ -175,7 +176,7 @@ def test_a_job_gives_the_same_result_alone_as_in_a_full_run(cli, tmp_path):
 
 def test_killed_run_resumes_with_nothing_lost(tmp_path):
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "ferbench", "run", "--folds", "4", "--epochs", "2", "--out", str(out)]
+    command = [sys.executable, "-m", "ferbench", "run", "--models", "smallcnn", "--folds", "4", "--epochs", "2", "--out", str(out)]
     env = {**os.environ, "COLUMNS": "120"}
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     deadline = time.time() + 300

@@ -57,3 +57,18 @@ def test_class_counts():
     assert make_dataset(n_classes=3, per_subject=6, n_subjects=2).class_counts() == {
         "happiness": 4, "surprise": 4, "sadness": 4}
 
+
+
+def test_clips_group_rows_by_sequence_in_frame_order_and_resample():
+    data = Dataset(
+        name="tiny", classes=("happiness", "anger"), images=np.arange(5, dtype=np.uint8).reshape(5, 1, 1, 1),
+        labels=[1, 0, 0, 0, 1], paths=list("abcde"),
+        sequences=["s2", "s1", "s1", "s1", "s2"], frames=[9, 3, 1, 2, 4],
+    )
+    clips = data.clips()
+    assert clips.length == 3 and clips.sizes.tolist() == [3, 2]
+    assert clips.rows.tolist() == [[2, 3, 1], [4, 4, 0]]
+    assert clips.member.tolist() == [1, 0, 0, 0, 1]
+    assert data.clips(length=2).rows.tolist() == [[2, 1], [4, 0]]
+    with pytest.raises(ValueError, match="has no sequences"):
+        Dataset(name="x", classes=("anger",), images=data.images, labels=[0] * 5, paths=list("abcde")).clips()

@@ -71,3 +71,33 @@ def test_predict_gives_probabilities_and_resizes():
     proba = predict_proba(result.model, data.images, device=CPU, batch_size=7)
     assert proba.shape == (len(data), 3) and proba.dtype == np.float32
     np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-5)
+
+
+def test_one_hot_soft_labels_train_exactly_like_hard_labels():
+    data = make_dataset()
+    recipe = Recipe(epochs=2, batch_size=5)
+    one_hot = np.eye(3, dtype=np.float32)[data.labels]
+    runs = []
+    for soft in (None, one_hot):
+        torch.manual_seed(0)
+        runs.append(fit(tiny_model(), data.images, data.labels, recipe, device=CPU, precision="fp32",
+                        seed=0, soft_labels=soft))
+    assert runs[0].curves["train_loss"] == pytest.approx(runs[1].curves["train_loss"], rel=1e-5)
+    torch.manual_seed(0)
+    spread = fit(tiny_model(), data.images, data.labels, recipe, device=CPU, precision="fp32", seed=0,
+                 soft_labels=np.full((len(data), 3), 1 / 3, dtype=np.float32))
+    assert spread.curves["train_loss"] != runs[0].curves["train_loss"]
+
+
+def test_clip_training_and_prediction_share_one_answer_per_clip():
+    data = make_dataset(n_subjects=4)
+    clips = data.clips()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(2), nn.Linear(144, 8), nn.ReLU(), nn.Flatten(1), nn.LazyLinear(3))
+    fitted = fit(model, data.images, data.labels, Recipe(epochs=2, batch_size=4, augment=Augment(hflip=True)),
+                 device=CPU, precision="fp32", seed=0, clips=clips)
+    proba = predict_proba(fitted.model, data.images, device=CPU, clips=clips)
+    assert proba.shape == (len(data), 3)
+    for clip in range(len(clips)):
+        rows = proba[clips.member == clip]
+        assert np.allclose(rows, rows[0])

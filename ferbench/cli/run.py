@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import ast
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from rich.console import Console
@@ -27,6 +29,19 @@ def _data_dir(text: str) -> tuple[str, Path]:
     return name.strip(), Path(path).expanduser()
 
 
+def _dataset_option(text: str) -> tuple[str, str, Any]:
+    target, sep, raw = text.partition("=")
+    name, dot, key = target.partition(".")
+    if not sep or not dot or not name.strip() or not key.strip().isidentifier():
+        raise argparse.ArgumentTypeError(
+            f"expected NAME.KEY=VALUE (e.g. ferplus.labels=soft or ckplus.apex_frames=1), got {text!r}")
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
+    return name.strip(), key.strip(), value
+
+
 def add_parser(commands) -> None:
     """Register the ``run`` subcommand."""
     parser = commands.add_parser(
@@ -46,6 +61,14 @@ def add_parser(commands) -> None:
                         help="run directory (default: runs/<protocol>-k<folds>-s<seed>)")
     parser.add_argument("--data-dir", type=_data_dir, action="append", default=[], metavar="NAME=PATH",
                         help="where data set NAME lives on disk (repeatable)")
+    parser.add_argument("--dataset-option", type=_dataset_option, action="append", default=[],
+                        metavar="NAME.KEY=VALUE",
+                        help="an option of data set NAME's loader, e.g. ferplus.labels=soft; VALUE is "
+                        "a Python literal or else a string (repeatable; `ferbench list datasets` "
+                        "names each data set's options)")
+    parser.add_argument("--strict", action="store_true",
+                        help="make every skipped image file or label line an error (default: skip, "
+                        "count and report them)")
     parser.add_argument("--recipe", default="default", help="named training recipe of each model (default: default)")
     recipe = parser.add_argument_group("recipe overrides (default: each model's recipe)")
     recipe.add_argument("--epochs", type=int)
@@ -77,6 +100,9 @@ class RichReporter(Reporter):
     def job_started(self, job: Job) -> None:
         self.progress.update(self.epochs, completed=0, total=job.recipe.epochs, visible=True,
                              description=f"{job.model} · {job.dataset} · fold {job.fold}")
+
+    def note(self, message: str) -> None:
+        self.progress.console.print(f"[yellow]note[/] {message}", highlight=False)
 
     def epoch(self, epoch: int, epochs: int, loss: float) -> None:
         self.progress.update(self.epochs, completed=epoch)
@@ -117,6 +143,9 @@ def command(args: argparse.Namespace) -> int:
     if len(data_dirs) != len(args.data_dir):
         raise UserError("--data-dir names one data set more than once.")
     overrides = {name: getattr(args, name) for name in OVERRIDABLE}
+    dataset_options: dict[str, dict[str, Any]] = {}
+    for name, key, value in args.dataset_option:
+        dataset_options.setdefault(name, {})[key] = value
     console = Console()
     for plugin in get_registry().broken:
         Console(stderr=True).print(f"[yellow]warning[/]: plugin {plugin.provider} failed to load; "
@@ -127,6 +156,7 @@ def command(args: argparse.Namespace) -> int:
             args.models, args.datasets, protocol=args.protocol, folds=args.folds, seed=args.seed,
             out=args.out, recipe=args.recipe, overrides=overrides, device=args.device,
             data_dirs=data_dirs, force=args.force, reporter=RichReporter(progress),
+            dataset_options=dataset_options, strict=args.strict,
         )
     console.print(summary_table(outcome.jobs, args.folds))
     console.print(f"{outcome.ran} job(s) trained, {outcome.skipped} already done; results in "

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ferbench.engine.augment import augment_batch
+from ferbench.data import Clips
 from ferbench.engine.device import autocast, images_to_device, seed_everything
 from ferbench.specs import Recipe
 
@@ -27,7 +28,8 @@ EpochCallback = Callable[[int, int, float], None]
 class Preprocessed(nn.Module):
     """A model behind its input step: resize to ``input_size`` square and normalise with fitted stats.
 
-    Takes float batches (B, C, H, W) with values in [0, 1].
+    Takes float batches with values in [0, 1]: images (B, C, H, W), or clips (B, T, C, H, W)
+    for clip models (each frame is resized and normalised alike).
     """
 
     def __init__(self, model: nn.Module, mean: torch.Tensor, std: torch.Tensor, input_size: int):
@@ -38,10 +40,25 @@ class Preprocessed(nn.Module):
         self.register_buffer("std", std.view(1, -1, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        clip_shape = x.shape[:2] if x.ndim == 5 else None
+        if clip_shape is not None:
+            x = x.flatten(0, 1)
         if x.shape[-2:] != (self.input_size, self.input_size):
             x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear",
                               align_corners=False, antialias=True)
-        return self.model((x - self.mean) / self.std)
+        x = (x - self.mean) / self.std
+        if clip_shape is not None:
+            x = x.unflatten(0, clip_shape)
+        return self.model(x)
+
+
+def batch_input(x_all: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """The float [0, 1] model input for ``rows`` of a uint8 (N, C, H, W) part: images (B, C, H, W)
+    for rows (B,), clips (B, T, C, H, W) for rows (B, T)."""
+    x = x_all[rows].float().div_(255)
+    if x.device.type == "cuda" and x.ndim == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
 
 
 @dataclass
@@ -89,9 +106,17 @@ def fit(
     device: torch.device,
     precision: str,
     seed: int,
+    clips: Clips | None = None,
+    soft_labels: np.ndarray | None = None,
     on_epoch: EpochCallback | None = None,
 ) -> FitResult:
-    """Train ``model`` on the training part (uint8 images (N, H, W, C), int labels)."""
+    """Train ``model`` on the training part (uint8 images (N, H, W, C), int labels).
+
+    With ``clips`` (from ``Dataset.clips()`` of the same part) the model is trained on clips,
+    each labelled with its frames' label; otherwise on single images. With ``soft_labels``
+    (N, n_classes) the loss is cross-entropy against those distributions (``labels`` still
+    gives the training accuracy).
+    """
     started = time.perf_counter()
     generator = seed_everything(seed)
     mean, std = channel_stats(images)
@@ -100,14 +125,23 @@ def fit(
     if device.type == "cuda":
         net = net.to(memory_format=torch.channels_last)
     x_all = images_to_device(images, device)
+    if clips is None:
+        items = torch.arange(len(labels), device=device)
+        frames = 1
+    else:
+        items = torch.as_tensor(clips.rows, device=device)
+        frames = clips.length
     y_all = torch.as_tensor(labels, dtype=torch.long, device=device)
+    first = items if clips is None else items[:, 0]
+    y_items = y_all[first]
+    targets = y_items if soft_labels is None else torch.as_tensor(soft_labels, device=device)[first]
     optimizer = _optimizer(recipe, net.parameters())
     scheduler = (
         torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe.epochs)
         if recipe.schedule == "cosine" else None
     )
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-    n = len(labels)
+    n = len(items)
     batch = min(recipe.batch_size, n)
     # A last batch of one sample breaks batch norm in training mode; fold it into the epoch's end.
     steps = max(1, n // batch if n % batch == 1 else math.ceil(n / batch))
@@ -118,15 +152,13 @@ def fit(
         loss_sum, correct = 0.0, 0
         for step in range(steps):
             idx = order[step * batch:] if step == steps - 1 else order[step * batch:(step + 1) * batch]
-            x = x_all[idx].float().div_(255)
+            x = batch_input(x_all, items[idx])
             if recipe.augment.active:
-                x = augment_batch(x, recipe.augment, generator)
-            if device.type == "cuda":
-                x = x.contiguous(memory_format=torch.channels_last)
-            y = y_all[idx]
+                x = augment_batch(x.flatten(0, x.ndim - 4), recipe.augment, generator, frames).view_as(x)
+            y = y_items[idx]
             with autocast(device, precision):
                 logits = net(x)
-                loss = F.cross_entropy(logits.float(), y)
+                loss = F.cross_entropy(logits.float(), targets[idx])
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"training loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
@@ -145,5 +177,5 @@ def fit(
         if on_epoch is not None:
             on_epoch(epoch + 1, recipe.epochs, loss_sum / n)
     net.eval()
-    normalisation = {"mean": mean.tolist(), "std": std.tolist(), "fitted_on_samples": n}
+    normalisation = {"mean": mean.tolist(), "std": std.tolist(), "fitted_on_samples": len(labels)}
     return FitResult(net, curves, normalisation, time.perf_counter() - started)

@@ -2,9 +2,9 @@
 
 import ferbench
 from ferbench.specs import ModelSpec
-from ferbench_models import smallcnn
+from ferbench_models import fusion, smallcnn
 
 
 @ferbench.hookimpl
 def ferbench_models() -> list[ModelSpec]:
-    return [smallcnn.SPEC]
+    return [smallcnn.SPEC, fusion.SPEC, fusion.FRAMES_SPEC]
