@@ -49,3 +49,16 @@ def test_spec_checks():
     assert ModelSpec("timm/resnet18", build=print).name == "timm/resnet18"
     with pytest.raises(ValueError, match="reserved"):
         MetricSpec("fold", fn=print)
+
+
+def test_per_data_set_input_sizes_resolve_and_a_global_override_wins():
+    recipe = Recipe(input_size=48, input_sizes={"rafdb": 100})
+    assert recipe.for_dataset("rafdb").input_size == 100 and recipe.for_dataset("ckplus").input_size == 48
+    assert recipe.for_dataset("rafdb").input_sizes == {}
+    assert recipe.with_overrides(input_size=64).for_dataset("rafdb").input_size == 64
+    assert recipe.with_overrides(epochs=3).for_dataset("rafdb").input_size == 100
+    assert recipe.to_dict()["input_sizes"] == {"rafdb": 100}
+    with pytest.raises(ValueError, match="input size for 'rafdb' must be >= 8"):
+        Recipe(input_sizes={"rafdb": 4})
+    with pytest.raises(ValueError, match="crop must be below 1"):
+        Augment(crop=1.0)

@@ -155,6 +155,8 @@ def fit(
             x = batch_input(x_all, items[idx])
             if recipe.augment.active:
                 x = augment_batch(x.flatten(0, x.ndim - 4), recipe.augment, generator, frames).view_as(x)
+                if device.type == "cuda" and x.ndim == 4:
+                    x = x.contiguous(memory_format=torch.channels_last)
             y = y_items[idx]
             with autocast(device, precision):
                 logits = net(x)
