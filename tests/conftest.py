@@ -17,6 +17,18 @@ from ferbench.cli import main  # noqa: E402
 from ferbench.registry import reset_registry  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="session")
+def image_cache_dir(tmp_path_factory):
+    """The decoded-image cache of the whole session lives in a temporary folder."""
+    old = os.environ.get("FERBENCH_CACHE_DIR")
+    os.environ["FERBENCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("ferbench-cache"))
+    yield Path(os.environ["FERBENCH_CACHE_DIR"])
+    if old is None:
+        os.environ.pop("FERBENCH_CACHE_DIR", None)
+    else:
+        os.environ["FERBENCH_CACHE_DIR"] = old
+
+
 @pytest.fixture(autouse=True)
 def fresh_registry():
     """Each test sees the plugins installed at that moment, and leaves none behind."""

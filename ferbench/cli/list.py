@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 
 from rich.console import Console
 from rich.table import Table
@@ -44,21 +45,37 @@ def _table(title: str, registry: Registry, kind: str, columns: tuple[str, ...]) 
     return table
 
 
+def _options(load) -> str:
+    """The loader's keyword options (for --dataset-option NAME.KEY=VALUE)."""
+    try:
+        parameters = list(inspect.signature(load).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return "?"
+    return ", ".join(p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)) or "-"
+
+
+def dataset_table(registry: Registry) -> Table:
+    """One row per data set: classes, native size and channels, grouping, official split."""
+    table = _table("Data sets", registry, "dataset",
+                   ("classes", "size", "subjects", "sequences", "official split", "data", "options",
+                    "provider", "description"))
+    for name in registry.names("dataset"):
+        s = registry.get("dataset", name)
+        size = f"{s.image_size[0]}×{s.image_size[1]}" if s.image_size else "any"
+        channels = {1: "gray", 3: "RGB", None: "gray or RGB"}.get(s.channels, str(s.channels))
+        classes = f"{len(s.classes)}: {', '.join(s.classes)}" if s.classes else "from folders"
+        table.add_row(name, classes, f"{size} {channels}", "yes" if s.has_subjects else "no",
+                      "yes" if s.has_sequences else "no", ", ".join(s.official_splits) or "-",
+                      f"--data-dir {name}=PATH" if s.needs_root else "generated", _options(s.load),
+                      _provider(registry, "dataset", name), s.description)
+    return table
+
+
 def tables(registry: Registry, what: str) -> list[Table]:
     """The rich tables for ``what`` (one of WHAT or ``all``)."""
     out = []
     if what in ("datasets", "all"):
-        table = _table("Data sets", registry, "dataset",
-                       ("classes", "size", "groups", "official split", "source", "provider", "description"))
-        for name in registry.names("dataset"):
-            s = registry.get("dataset", name)
-            size = f"{s.image_size[0]}×{s.image_size[1]}×{s.channels}" if s.image_size else "?"
-            groups = [g for g, has in (("subjects", s.has_subjects), ("sequences", s.has_sequences)) if has]
-            table.add_row(name, str(len(s.classes)), size, ", ".join(groups) or "none",
-                          ", ".join(s.official_splits) or "-",
-                          f"--data-dir {name}=PATH" if s.needs_root else "generated",
-                          _provider(registry, "dataset", name), s.description)
-        out.append(table)
+        out.append(dataset_table(registry))
     if what in ("models", "all"):
         table = _table("Models (parameters at 48×48×1, 7 classes)", registry, "model",
                        ("input", "parameters", "recipes", "pretraining", "provider", "description"))

@@ -2,9 +2,9 @@
 
 import ferbench
 from ferbench.specs import DatasetSpec
-from ferbench_datasets import synthetic
+from ferbench_datasets import ckplus, fer2013, ferplus, imagefolder, rafdb, synthetic
 
 
 @ferbench.hookimpl
 def ferbench_datasets() -> list[DatasetSpec]:
-    return [synthetic.SPEC]
+    return [synthetic.SPEC, ckplus.SPEC, ferplus.SPEC, fer2013.SPEC, rafdb.SPEC, imagefolder.SPEC]
