@@ -28,7 +28,7 @@ def test_mapping_aliases_and_subject_regex(tmp_path):
     assert data.classes == ("neutral", "happiness", "anger") and len(data) == 7
     assert data.class_counts() == {"neutral": 2, "happiness": 3, "anger": 2}
     row = list(data.paths).index("Happy/S01_a_002.png")
-    assert (data.subjects[row], data.sequences[row], data.frames[row]) == ("S01", "a", 2)
+    assert (data.subjects[row], data.sequences[row], data.frames[row]) == ("S01", "S01_a", 2)
     plain = ferbench.get_dataset("imagefolder", tmp_path, classes={"grumpy": "anger"})
     assert plain.subjects is None and plain.sequences is None
 

