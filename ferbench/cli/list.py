@@ -8,7 +8,7 @@ import inspect
 from rich.console import Console
 from rich.table import Table
 
-from ferbench.factory import count_parameters
+from ferbench.factory import count_flops, count_parameters
 from ferbench.registry import Registry, get_registry
 
 WHAT = ("datasets", "models", "metrics", "plugins")
@@ -29,11 +29,14 @@ def _provider(registry: Registry, kind: str, name: str) -> str:
     return registry.providers[(kind, name)].distribution
 
 
-def _parameters(spec) -> str:
+def _size(spec) -> tuple[str, str]:
+    """Parameters and forward FLOPs of the model at 48×48×1 with 7 classes (one frame for clips)."""
     try:
-        return f"{count_parameters(spec.build(num_classes=7, in_chans=1, image_size=48)) / 1e6:.2f}M"
+        model = spec.build(num_classes=7, in_chans=1, image_size=48)
+        shape = (1, 1, 48, 48) if spec.input == "image" else (1, 1, 1, 48, 48)
+        return f"{count_parameters(model) / 1e6:.2f}M", f"{count_flops(model, shape) / 1e9:.2f}G"
     except Exception as error:
-        return f"build fails: {type(error).__name__}"
+        return f"build fails: {type(error).__name__}", "-"
 
 
 def _table(title: str, registry: Registry, kind: str, columns: tuple[str, ...]) -> Table:
@@ -77,11 +80,11 @@ def tables(registry: Registry, what: str) -> list[Table]:
     if what in ("datasets", "all"):
         out.append(dataset_table(registry))
     if what in ("models", "all"):
-        table = _table("Models (parameters at 48×48×1, 7 classes)", registry, "model",
-                       ("input", "parameters", "recipes", "pretraining", "provider", "description"))
+        table = _table("Models (size at 48×48×1, 7 classes; FLOPs per image or frame)", registry, "model",
+                       ("input", "parameters", "FLOPs", "recipes", "pretraining", "provider", "description"))
         for name in registry.names("model"):
             s = registry.get("model", name)
-            table.add_row(name, s.input, _parameters(s), ", ".join(sorted(s.recipes)),
+            table.add_row(name, s.input, *_size(s), ", ".join(sorted(s.recipes)),
                           s.card.pretraining, _provider(registry, "model", name), s.description)
         out.append(table)
     if what in ("metrics", "all"):
