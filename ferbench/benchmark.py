@@ -7,7 +7,6 @@ the models side by side, so an interrupted run leaves every model at a similar p
 
 from __future__ import annotations
 
-import inspect
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,8 +17,9 @@ import pandas as pd
 
 from ferbench.engine.device import select_device
 from ferbench.errors import UserError
-from ferbench.factory import get_dataset
+from ferbench.factory import load_dataset
 from ferbench.jobs import Job, JobResult, plan_digest, run_job
+from ferbench.leakage import DuplicateSearch, LeakageReport, audit
 from ferbench.protocols import assign_folds, check_protocol
 from ferbench.registry import get_registry
 from ferbench.specs import ModelSpec, Recipe
@@ -92,6 +92,23 @@ def _refuse_to_replace(store: RunStore, jobs: list[Job]) -> None:
         )
 
 
+def _refuse_leaky(reports: list[tuple[LeakageReport, Path]], allow_leaky: bool) -> None:
+    """Stop before any training when a plan leaks and leaks were not allowed."""
+    leaky = [(report, path) for report, path in reports if report.leaky]
+    if not leaky or allow_leaky:
+        return
+    lines = []
+    for report, path in leaky:
+        lines.append(f"{report.dataset} under --protocol {report.protocol} leaks (report: {path}):")
+        lines += [f"  - {line}" for line in report.summary() if not line.startswith("label consistency")]
+    raise UserError(
+        "\n".join(lines) + "\nA test image that the model has seen in training (itself, a copy, its "
+        "clip or its subject) inflates the score. For an honest number use --protocol subject "
+        "(whole subjects or clips per fold), or --protocol official where the data set has its own "
+        "split; to reproduce this protocol anyway, add --allow-leaky and every result is marked LEAKY."
+    )
+
+
 def run_benchmark(
     models: str | list[str] = "all",
     datasets: str | list[str] = "synthetic",
@@ -108,6 +125,8 @@ def run_benchmark(
     reporter: Reporter | None = None,
     dataset_options: Mapping[str, Mapping[str, Any]] | None = None,
     strict: bool = False,
+    allow_leaky: bool = False,
+    search: DuplicateSearch | None = None,
 ) -> RunOutcome:
     """Train and evaluate ``models`` × ``datasets`` × ``folds`` into the run directory ``out``
     (default ``runs/<protocol>-k<folds>-s<seed>``).
@@ -115,11 +134,20 @@ def run_benchmark(
     ``dataset_options`` maps a data set name to keyword options of its loader; ``strict`` is
     passed to every loader that takes it (skipped files and lines become errors).
 
+    Every fold plan is audited for leakage (``search`` sets the near-duplicate detector) and
+    its report kept under ``RUN_DIR/leakage/``. A leaky plan is refused unless ``allow_leaky``;
+    its results are then marked leaky.
+
     Finished jobs (same config hash) are skipped unless ``force``; failed jobs are retried.
     """
     check_protocol(protocol, folds)
-    registry = get_registry()
     reporter = reporter or Reporter()
+    if protocol == "official" and folds != 1:
+        reporter.note(f"--protocol official has one fold (the data set's own split); --folds {folds} "
+                      "is not used")
+        folds = 1
+    search = search or DuplicateSearch()
+    registry = get_registry()
     overrides = dict(overrides or {})
     data_dirs = dict(data_dirs or {})
     model_specs = registry.select("model", models)
@@ -135,20 +163,25 @@ def run_benchmark(
 
     loaded = {}
     for spec in dataset_specs:
-        options = dict(dataset_options.get(spec.name, {}))
-        if strict and "strict" in inspect.signature(spec.load).parameters:
-            options.setdefault("strict", True)
-        dataset = get_dataset(spec.name, data_dirs.get(spec.name), **options)
+        dataset = load_dataset(spec.name, data_dirs.get(spec.name), dataset_options.get(spec.name), strict)
         for line in dataset.notes:
             reporter.note(f"{spec.name}: {line}")
         plan = assign_folds(dataset, protocol, folds, seed)
         store.save_plan(plan, force=force)
-        loaded[spec.name] = (dataset, plan)
+        report = store.load_report(plan, search.to_dict())
+        if report is None:
+            report = audit(dataset, plan, search, fitted_on_all=spec.fitted_on_all)
+            store.save_report(report, plan)
+        for line in report.summary():
+            reporter.note(f"{spec.name} ({plan.key}): {line}")
+        loaded[spec.name] = (dataset, plan, report)
         clip_models = [m.name for m in model_specs if m.input == "clip"]
         if clip_models and dataset.sequences is None:
             reporter.note(f"skipping {', '.join(clip_models)} on {spec.name}: these models take "
                           f"clips (frame sequences) and {spec.name} has none")
 
+    _refuse_leaky([(report, store.report_path(plan)) for _, plan, report in loaded.values()],
+                  allow_leaky)
     jobs = [
         (Job(
             model=model.name, recipe_name=recipe, recipe=recipes[model.name].for_dataset(name),
@@ -156,7 +189,7 @@ def run_benchmark(
             fingerprint=dataset.fingerprint, protocol=protocol, k=folds, fold=fold,
             run_seed=seed, plan_digest=plan_digest(plan),
         ), model)
-        for name, (dataset, plan) in loaded.items()
+        for name, (dataset, plan, _) in loaded.items()
         for fold in range(folds)
         for model in model_specs
         if model.input == "image" or dataset.sequences is not None
@@ -172,14 +205,15 @@ def run_benchmark(
         "overrides": overrides, "device": device,
         "data_dirs": {k: str(v) for k, v in data_dirs.items()},
         "dataset_options": json.loads(json.dumps(dataset_options, default=repr)), "strict": strict,
+        "allow_leaky": allow_leaky, "duplicate_search": search.to_dict(),
     })
     pending = [(job, model) for job, model in jobs if force or not store.is_done(job)]
     reporter.planned(len(jobs), len(jobs) - len(pending))
     failed = []
     for job, model in pending:
-        dataset, plan = loaded[job.dataset]
+        dataset, plan, report = loaded[job.dataset]
         reporter.job_started(job)
-        result = run_job(job, dataset, plan, model, metric_specs, torch_device, reporter.epoch)
+        result = run_job(job, dataset, plan, model, metric_specs, torch_device, reporter.epoch, report)
         store.commit(result)
         reporter.job_finished(result)
         if result.status != "ok":

@@ -41,6 +41,16 @@ def get_dataset(name: str, root: str | Path | None = None, **options: Any) -> Da
     return dataset
 
 
+def load_dataset(name: str, root: str | Path | None = None, options: dict[str, Any] | None = None,
+                 strict: bool = False) -> Dataset:
+    """``get_dataset`` with loader ``options``; ``strict`` is passed to every loader that takes it
+    (skipped files and label lines become errors)."""
+    options = dict(options or {})
+    if strict and "strict" in inspect.signature(get_registry().get("dataset", name).load).parameters:
+        options.setdefault("strict", True)
+    return get_dataset(name, root, **options)
+
+
 def create_model(name: str, num_classes: int, in_chans: int, image_size: int) -> nn.Module:
     """Build a fresh, untrained instance of the registered model ``name``."""
     spec = get_registry().get("model", name)

@@ -24,6 +24,7 @@ from ferbench.engine.device import precision_for, seed_everything
 from ferbench.engine.predict import predict_proba
 from ferbench.engine.train import EpochCallback, fit
 from ferbench.factory import count_parameters
+from ferbench.leakage.report import LeakageReport
 from ferbench.protocols import FoldPlan
 from ferbench.specs import MetricSpec, ModelSpec, Recipe
 
@@ -130,8 +131,12 @@ def run_job(
     metrics: list[MetricSpec],
     device: torch.device,
     on_epoch: EpochCallback | None = None,
+    leakage: LeakageReport | None = None,
 ) -> JobResult:
     """Fit on the fold's training part, predict its test part, score the predictions.
+
+    ``leakage`` (the audit of ``plan``) marks the result leaky when it found a leak; without
+    one, only a leaky protocol does.
 
     An exception inside the job becomes a ``failed`` result carrying the error, so one bad
     job never loses the others.
@@ -144,6 +149,8 @@ def run_job(
         "threads": torch.get_num_threads(),
         "precision": precision,
         "leaky_protocol": plan.leaky,
+        "leaky": leakage.leaky if leakage is not None else plan.leaky,
+        "leakage": {} if leakage is None else {c.name: c.status for c in leakage.checks},
         "selection": "fixed budget: last epoch",
         "versions": _versions(),
     }
@@ -175,7 +182,7 @@ def run_job(
         proba = predict_proba(fitted.model, test.images, device=device, precision=precision,
                               clips=test_clips)
         info.update(
-            n_train=int(len(dataset) - len(test_index)),
+            n_train=int(len(plan.train_index(job.fold))),
             n_test=int(len(test_index)),
             curves=fitted.curves,
             normalisation=fitted.normalisation,

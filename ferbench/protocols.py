@@ -27,12 +27,30 @@ PROTOCOLS: dict[str, tuple[str, bool]] = {
         "subject and one clip land on both sides, so every result is marked leaky",
         True,
     ),
+    "official": (
+        "the data set's own train/test split (one fold; its validation part is held out)",
+        False,
+    ),
+}
+
+#: ``test_fold`` value of rows that are in no fold's training or test part (official validation).
+HELD_OUT = -2
+
+#: Split names (lower case) of the data sets' own splits -> their role in the official protocol.
+SPLIT_ROLES: dict[str, str] = {
+    "train": "train", "training": "train",
+    "valid": "validation", "validation": "validation", "val": "validation", "publictest": "validation",
+    "test": "test", "privatetest": "test",
 }
 
 
 @dataclass(frozen=True)
 class FoldPlan:
-    """Which fold each sample is tested in (``test_fold[i]``), with what produced it."""
+    """Which fold each sample is tested in (``test_fold[i]``), with what produced it.
+
+    ``test_fold[i]`` is -1 for rows that are only ever trained on (the official protocol's
+    training split) and :data:`HELD_OUT` for rows in no part (its validation split).
+    """
 
     dataset: str
     fingerprint: str
@@ -55,7 +73,16 @@ class FoldPlan:
 
     def train_index(self, fold: int) -> np.ndarray:
         """Indices of the training part of ``fold``."""
+        return np.flatnonzero((self.test_fold != fold) & (self.test_fold != HELD_OUT))
+
+    def outside_index(self, fold: int) -> np.ndarray:
+        """Indices outside the test part of ``fold`` (its training part and held-out rows):
+        where no copy of a test sample may be."""
         return np.flatnonzero(self.test_fold != fold)
+
+    def held_out_index(self) -> np.ndarray:
+        """Indices of rows in no training or test part (the official validation split)."""
+        return np.flatnonzero(self.test_fold == HELD_OUT)
 
     def test_index(self, fold: int) -> np.ndarray:
         """Indices of the test part of ``fold``."""
@@ -79,10 +106,11 @@ def _groups(dataset: Dataset) -> tuple[str, np.ndarray]:
         return "subject", dataset.subjects
     if dataset.sequences is not None:
         return "sequence", dataset.sequences
+    official = " or --protocol official (its own train/test split)" if dataset.split is not None else ""
     raise UserError(
         f"data set {dataset.name!r} has neither subjects nor sequences, so the 'subject' "
-        "protocol cannot keep anyone out of both sides. Use --protocol image (marked leaky) "
-        "or a data set that records subjects or sequences."
+        f"protocol cannot keep anyone out of both sides. Use{official} --protocol image (marked "
+        "leaky), or a data set that records subjects or sequences."
     )
 
 
@@ -90,13 +118,43 @@ def check_protocol(protocol: str, k: int) -> None:
     """Reject an unknown protocol or fewer than two folds, before any data is loaded."""
     if protocol not in PROTOCOLS:
         raise UserError(f"unknown protocol {protocol!r}. Known protocols: {', '.join(PROTOCOLS)}.")
-    if k < 2:
+    if k < 2 and protocol != "official":
         raise UserError(f"--folds must be at least 2 for cross-validation, got {k}.")
 
 
+def _official(dataset: Dataset, seed: int) -> FoldPlan:
+    if dataset.split is None:
+        raise UserError(
+            f"data set {dataset.name!r} has no official split (no split column), so "
+            "--protocol official cannot run on it. Use --protocol subject."
+        )
+    names = sorted(set(dataset.split.tolist()))
+    unknown = [name for name in names if name.lower() not in SPLIT_ROLES]
+    if unknown:
+        raise UserError(
+            f"data set {dataset.name!r}: split name(s) {unknown} have no known role; name its "
+            f"splits with one of {sorted(SPLIT_ROLES)} in the data set plugin."
+        )
+    roles = np.array([SPLIT_ROLES[name.lower()] for name in dataset.split])
+    for needed in ("train", "test"):
+        if not (roles == needed).any():
+            raise UserError(f"data set {dataset.name!r} has no {needed} split (it has {names}); "
+                            "--protocol official needs both. Use --protocol subject.")
+    test_fold = np.where(roles == "test", 0, np.where(roles == "train", -1, HELD_OUT)).astype(np.int64)
+    described = ", ".join(f"{name}: {SPLIT_ROLES[name.lower()]}" for name in names)
+    return FoldPlan(dataset=dataset.name, fingerprint=dataset.fingerprint, protocol="official", k=1,
+                    seed=seed, grouped_by=None, splitter=f"official split ({described})",
+                    test_fold=test_fold)
+
+
 def assign_folds(dataset: Dataset, protocol: str = "subject", k: int = 10, seed: int = 0) -> FoldPlan:
-    """Assign every sample of ``dataset`` to the test part of exactly one of ``k`` folds."""
+    """Assign every sample of ``dataset`` to the test part of exactly one of ``k`` folds.
+
+    Under ``official`` the data set's own split is the one fold and ``k`` is ignored.
+    """
     check_protocol(protocol, k)
+    if protocol == "official":
+        return _official(dataset, seed)
     labels = dataset.labels
     grouped_by, groups = (None, None) if protocol == "image" else _groups(dataset)
     if groups is not None:

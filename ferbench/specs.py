@@ -148,6 +148,8 @@ class DatasetSpec:
 
     ``load(root, **options)`` returns a :class:`~ferbench.data.Dataset`; ``root`` is the folder
     given with ``--data-dir NAME=PATH`` (None for data sets with ``needs_root=False``).
+    ``fitted_on_all`` names every statistic the loader fits on all images (a mean image, a PCA
+    basis): the leakage audit counts each as fitted on test data, in every fold.
     """
 
     name: str
@@ -163,6 +165,7 @@ class DatasetSpec:
     citation: str = ""
     licence: str = ""
     best_published: PublishedResult | None = None
+    fitted_on_all: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_name(self.name, "DatasetSpec")

@@ -4,6 +4,7 @@ Layout::
 
     RUN_DIR/config.json                                  the resolved command of the last run
     RUN_DIR/folds/<dataset>-<protocol>-k<k>-s<seed>.json       fold plans
+    RUN_DIR/leakage/<dataset>-<protocol>-k<k>-s<seed>.json     their leakage reports
     RUN_DIR/jobs/<model>/<dataset>/<plan>/<recipe>/fold-<i>.npz   test index, labels, probabilities
     RUN_DIR/jobs/<model>/<dataset>/<plan>/<recipe>/fold-<i>.json  config + hash, metrics, curves, ...
 
@@ -27,6 +28,7 @@ import pandas as pd
 
 from ferbench.errors import UserError
 from ferbench.jobs import SCHEMA_VERSION, Job, JobResult, plan_digest
+from ferbench.leakage.report import LeakageReport
 from ferbench.protocols import FoldPlan
 
 
@@ -121,6 +123,28 @@ class RunStore:
             return
         atomic_write(path, plan.to_json().encode())
 
+    def report_path(self, plan: FoldPlan) -> Path:
+        """Where the leakage report of ``plan`` is kept."""
+        return self.root / "leakage" / f"{plan.key}.json"
+
+    def save_report(self, report: LeakageReport, plan: FoldPlan) -> None:
+        """Keep the leakage report of ``plan``, with the plan's digest so it is reused only for it."""
+        record = {**report.to_dict(), "plan_digest": plan_digest(plan)}
+        atomic_write(self.report_path(plan), json.dumps(record, indent=1).encode())
+
+    def load_report(self, plan: FoldPlan, search: dict[str, Any]) -> LeakageReport | None:
+        """The stored report of this exact plan and near-duplicate search, or None."""
+        try:
+            record = json.loads(self.report_path(plan).read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        if record.pop("plan_digest", None) != plan_digest(plan) or record.get("search") != search:
+            return None
+        try:
+            return LeakageReport.from_dict(record)
+        except TypeError:  # written by another version of ferbench
+            return None
+
     def write_config(self, config: dict[str, Any]) -> None:
         """Record the resolved configuration of the latest ``ferbench run`` here."""
         atomic_write(self.root / "config.json", json.dumps(config, indent=1).encode())
@@ -165,7 +189,7 @@ def _identity(record: dict[str, Any]) -> dict[str, Any]:
         "seed": config["run_seed"],
         "fold": config["fold"],
         "recipe": config["recipe_name"],
-        "leaky": record.get("leaky_protocol", False),
+        "leaky": record.get("leaky", record.get("leaky_protocol", False)),
     }
 
 

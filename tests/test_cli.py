@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -143,13 +144,25 @@ def test_same_seed_twice_gives_identical_folds_metrics_and_predictions(cli, tmp_
     np.testing.assert_array_equal(np.stack(pa["proba"]), np.stack(pb["proba"]))
 
 
+def test_image_protocol_is_refused_unless_leaks_are_allowed(cli, tmp_path):
+    status, _, err = cli("run", *SMALL, "--protocol", "image", "--out", tmp_path / "run")
+    message = " ".join(err.split())
+    assert status == 2 and "synthetic under --protocol image leaks" in message
+    assert re.search(r"sequence overlap: \d+ test images in 3/3 folds", message)
+    assert "near duplicates" in message and "--protocol subject" in message and "--allow-leaky" in message
+    assert not (tmp_path / "run" / "jobs").exists()
+    report = json.loads((tmp_path / "run" / "leakage" / "synthetic-image-k3-s0.json").read_text())
+    assert report["leaky"] and report["protocol"] == "image"
+
+
 def test_image_protocol_results_are_marked_leaky_everywhere(cli, tmp_path):
-    status, out, _ = cli("run", *SMALL, "--protocol", "image", "--out", tmp_path / "run")
+    status, out, _ = cli("run", *SMALL, "--protocol", "image", "--allow-leaky", "--out", tmp_path / "run")
     assert status == 0 and "LEAKY" in out
     assert ferbench.load_results(tmp_path / "run")["leaky"].all()
     assert ferbench.load_jobs(tmp_path / "run")["leaky"].all()
     assert ferbench.load_predictions(tmp_path / "run")["leaky"].all()
-    assert all(r["leaky_protocol"] for r in records(tmp_path / "run").values())
+    assert all(r["leaky_protocol"] and r["leakage"]["sequence overlap"] == "leak"
+               for r in records(tmp_path / "run").values())
 
 
 def test_another_recipe_never_silently_replaces_finished_results(cli, tmp_path):

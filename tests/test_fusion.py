@@ -139,9 +139,10 @@ def test_clip_models_skip_data_sets_without_sequences(cli, tmp_path, monkeypatch
     install_plugin(tmp_path, "plain-fer", "plain_fer", PLAIN)
     with pytest.raises(ferbench.UserError, match="nothing to run"):
         ferbench.run_benchmark(models="res-bilstm-fusion-frames", datasets="plain", protocol="image",
-                               folds=2, out=tmp_path / "run")
+                               folds=2, out=tmp_path / "run", allow_leaky=True)
     status, out, err = cli("run", "--models", "smallcnn,res-bilstm-fusion-frames", "--datasets", "plain",
-                           "--protocol", "image", "--folds", "2", "--epochs", "1", "--out", tmp_path / "run")
+                           "--protocol", "image", "--allow-leaky", "--folds", "2", "--epochs", "1",
+                           "--out", tmp_path / "run")
     assert status == 0, err
     assert "skipping res-bilstm-fusion-frames on plain" in " ".join(out.split())
     assert set(ferbench.load_jobs(tmp_path / "run")["model"]) == {"smallcnn"}

@@ -90,7 +90,7 @@ def test_run_passes_dataset_options_and_strict(cli, tmp_path, capsys):
     root = make_tree(tmp_path / "faces")
     write_image(root / "neutral" / "scan.png")
     common = ("run", "--models", "smallcnn", "--datasets", "imagefolder", "--folds", "2", "--epochs", "1",
-              "--protocol", "image", "--data-dir", f"imagefolder={root}",
+              "--protocol", "image", "--allow-leaky", "--data-dir", f"imagefolder={root}",
               "--dataset-option", "imagefolder.classes={'grumpy': 'anger'}",
               "--dataset-option", f"imagefolder.subject_regex={REGEX}")
     status, out, err = cli(*common, "--out", tmp_path / "run")

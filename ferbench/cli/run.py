@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import ast
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from rich.console import Console
@@ -13,33 +11,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ferbench.benchmark import OVERRIDABLE, Reporter, run_benchmark
-from ferbench.errors import UserError
+from ferbench.cli.options import add_data_arguments, add_search_arguments, data_arguments, search_argument
 from ferbench.jobs import Job, JobResult
 from ferbench.protocols import PROTOCOLS
 from ferbench.registry import get_registry
 from ferbench.specs import OPTIMIZERS, SCHEDULES
 
 SUMMARY_METRICS = ("accuracy", "macro_f1", "roc_auc_ovr")
-
-
-def _data_dir(text: str) -> tuple[str, Path]:
-    name, sep, path = text.partition("=")
-    if not sep or not name or not path:
-        raise argparse.ArgumentTypeError(f"expected NAME=PATH (e.g. ckplus=~/data/CK+48), got {text!r}")
-    return name.strip(), Path(path).expanduser()
-
-
-def _dataset_option(text: str) -> tuple[str, str, Any]:
-    target, sep, raw = text.partition("=")
-    name, dot, key = target.partition(".")
-    if not sep or not dot or not name.strip() or not key.strip().isidentifier():
-        raise argparse.ArgumentTypeError(
-            f"expected NAME.KEY=VALUE (e.g. ferplus.labels=soft or ckplus.apex_frames=1), got {text!r}")
-    try:
-        value = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        value = raw
-    return name.strip(), key.strip(), value
 
 
 def add_parser(commands) -> None:
@@ -59,16 +37,11 @@ def add_parser(commands) -> None:
     parser.add_argument("--seed", type=int, default=0, help="run seed: folds and training (default: 0)")
     parser.add_argument("--out", type=Path, default=None,
                         help="run directory (default: runs/<protocol>-k<folds>-s<seed>)")
-    parser.add_argument("--data-dir", type=_data_dir, action="append", default=[], metavar="NAME=PATH",
-                        help="where data set NAME lives on disk (repeatable)")
-    parser.add_argument("--dataset-option", type=_dataset_option, action="append", default=[],
-                        metavar="NAME.KEY=VALUE",
-                        help="an option of data set NAME's loader, e.g. ferplus.labels=soft; VALUE is "
-                        "a Python literal or else a string (repeatable; `ferbench list datasets` "
-                        "names each data set's options)")
-    parser.add_argument("--strict", action="store_true",
-                        help="make every skipped image file or label line an error (default: skip, "
-                        "count and report them)")
+    add_data_arguments(parser)
+    parser.add_argument("--allow-leaky", action="store_true",
+                        help="train even where the leakage checks find a leak (e.g. to reproduce "
+                        "--protocol image); every such result is marked LEAKY")
+    add_search_arguments(parser)
     parser.add_argument("--recipe", default="default", help="named training recipe of each model (default: default)")
     recipe = parser.add_argument_group("recipe overrides (default: each model's recipe)")
     recipe.add_argument("--epochs", type=int)
@@ -139,13 +112,8 @@ def summary_table(jobs: pd.DataFrame, folds: int) -> Table:
 
 def command(args: argparse.Namespace) -> int:
     """Run the benchmark with progress bars, then print the summary table."""
-    data_dirs = dict(args.data_dir)
-    if len(data_dirs) != len(args.data_dir):
-        raise UserError("--data-dir names one data set more than once.")
+    data_dirs, dataset_options = data_arguments(args)
     overrides = {name: getattr(args, name) for name in OVERRIDABLE}
-    dataset_options: dict[str, dict[str, Any]] = {}
-    for name, key, value in args.dataset_option:
-        dataset_options.setdefault(name, {})[key] = value
     console = Console()
     for plugin in get_registry().broken:
         Console(stderr=True).print(f"[yellow]warning[/]: plugin {plugin.provider} failed to load; "
@@ -156,14 +124,16 @@ def command(args: argparse.Namespace) -> int:
             args.models, args.datasets, protocol=args.protocol, folds=args.folds, seed=args.seed,
             out=args.out, recipe=args.recipe, overrides=overrides, device=args.device,
             data_dirs=data_dirs, force=args.force, reporter=RichReporter(progress),
-            dataset_options=dataset_options, strict=args.strict,
+            dataset_options=dataset_options, strict=args.strict, allow_leaky=args.allow_leaky,
+            search=search_argument(args),
         )
     console.print(summary_table(outcome.jobs, args.folds))
     console.print(f"{outcome.ran} job(s) trained, {outcome.skipped} already done; results in "
                   f"{outcome.run_dir}", highlight=False)
     if outcome.jobs["leaky"].any():
-        console.print("[bold red]LEAKY[/]: the image protocol puts frames of one subject and one clip "
-                      "on both sides of a fold; compare with --protocol subject.")
+        console.print("[bold red]LEAKY[/]: test images of these results are known in training "
+                      f"(reports in {outcome.run_dir / 'leakage'}); compare with --protocol subject.",
+                      highlight=False)
     if outcome.failed:
         console.print(f"[red]{len(outcome.failed)} job(s) failed[/]; their errors are in the run "
                       "directory's JSON files; re-run to retry them.")

@@ -24,6 +24,11 @@ from ferbench.specs import Recipe
 
 EpochCallback = Callable[[int, int, float], None]
 
+#: Every statistic ``fit`` computes from data, all from the images and labels it is handed.
+FITTED_STATISTICS: tuple[str, ...] = (
+    "normalisation: per-channel mean and standard deviation of the images",
+)
+
 
 class Preprocessed(nn.Module):
     """A model behind its input step: resize to ``input_size`` square and normalise with fitted stats.

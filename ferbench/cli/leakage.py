@@ -1,0 +1,85 @@
+"""``ferbench leakage``: audit a data set's folds for leakage, without training anything."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from ferbench.cli.options import add_data_arguments, add_search_arguments, data_arguments, search_argument
+from ferbench.errors import UserError
+from ferbench.factory import load_dataset
+from ferbench.leakage import LeakageReport, audit
+from ferbench.protocols import PROTOCOLS, assign_folds
+from ferbench.registry import get_registry
+from ferbench.store import atomic_write
+
+#: Exit status when a leak is found (0: clean; 2: a usage error).
+EXIT_LEAKY = 3
+
+_STYLES = {"pass": "green", "leak": "bold red", "warn": "yellow", "not checked": "dim"}
+
+
+def add_parser(commands) -> None:
+    """Register the ``leakage`` subcommand."""
+    parser = commands.add_parser(
+        "leakage", help="check a data set's folds for leakage (no training)",
+        description="Make the fold plan `ferbench run` would make and check it: subject and "
+        "sequence overlap, exact and near duplicates across the sides of each fold, statistics "
+        "fitted on test data, and (a warning) duplicates with different labels. Exit status 0 "
+        "when clean, 3 when a leak is found.",
+    )
+    parser.add_argument("--dataset", required=True, help="the data set to check")
+    add_data_arguments(parser)
+    parser.add_argument("--protocol", default="subject", choices=sorted(PROTOCOLS),
+                        help="fold protocol (default: subject)")
+    parser.add_argument("--folds", type=int, default=10, help="number of folds k (default: 10)")
+    parser.add_argument("--seed", type=int, default=0, help="fold seed (default: 0)")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON here")
+    parser.add_argument("--examples", type=int, default=5, help="examples kept per check (default: 5)")
+    add_search_arguments(parser)
+    parser.set_defaults(handler=command)
+
+
+def render(report: LeakageReport) -> list:
+    """Rich renderables: the checks table, then each finding's examples."""
+    title = (f"Leakage checks: {report.dataset}, protocol {report.protocol}, {report.folds} fold(s), "
+             f"seed {report.seed}")
+    table = Table(title=title)
+    for column in ("check", "status", "found", "folds with any", "what it counts"):
+        table.add_column(column, justify="right" if column in ("found", "folds with any") else "left")
+    for check in report.checks:
+        folds = f"{sum(1 for n in check.per_fold if n)}/{len(check.per_fold)}" if check.per_fold else "-"
+        found = "-" if check.status == "not checked" else f"{check.leaks} {check.details.get('unit', '')}"
+        table.add_row(check.name, f"[{_STYLES[check.status]}]{check.status}[/]", found, folds,
+                      check.reason or check.description)
+    parts: list = [table]
+    for check in report.checks:
+        for example in check.examples:
+            parts.append(f"  [{_STYLES[check.status]}]{check.name}[/]: " + ", ".join(
+                f"{key} {value}" for key, value in example.items()))
+    if report.protocol_leaky:
+        parts.append(f"[bold red]LEAKY protocol[/]: {PROTOCOLS[report.protocol][0]}.")
+    verdict = ("[bold red]LEAKY[/]: " + "; ".join(report.summary()) if report.leaky
+               else "[green]no leak found[/]")
+    parts.append(f"{verdict} ({report.seconds:.1f} s)")
+    return parts
+
+
+def command(args: argparse.Namespace) -> int:
+    """Audit one data set's fold plan; exit 3 when it leaks."""
+    data_dirs, dataset_options = data_arguments(args)
+    spec = get_registry().get("dataset", args.dataset)
+    if args.examples < 0:
+        raise UserError("--examples must be 0 or more.")
+    dataset = load_dataset(spec.name, data_dirs.get(spec.name), dataset_options.get(spec.name), args.strict)
+    plan = assign_folds(dataset, args.protocol, args.folds, args.seed)
+    report = audit(dataset, plan, search_argument(args), args.examples, spec.fitted_on_all)
+    if args.json:
+        atomic_write(args.json, report.to_json().encode())
+    console = Console()
+    for part in render(report):
+        console.print(part, highlight=False)
+    return EXIT_LEAKY if report.leaky else 0

@@ -1,0 +1,178 @@
+"""Leakage checks: group overlap, planted exact and near duplicates, fitted statistics, the
+``official`` protocol, the ``ferbench leakage`` command and the refusal of leaky runs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import ferbench
+from ferbench.leakage import DuplicateSearch, LeakageReport, audit
+from ferbench.leakage.duplicates import components, near_pairs
+from ferbench.leakage.planted import KINDS, plant_copies
+from ferbench.protocols import HELD_OUT, FoldPlan, assign_folds
+from ferbench_datasets.synthetic_faces import generate_faces
+from layouts import SHARED_DATA, pixels
+
+from conftest import make_dataset
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return ferbench.get_dataset("synthetic")
+
+
+def _statuses(report: LeakageReport) -> dict[str, str]:
+    return {check.name: check.status for check in report.checks}
+
+
+def test_image_protocol_leaks_sequences_and_near_duplicates_subject_protocol_is_clean(synthetic):
+    leaky = audit(synthetic, assign_folds(synthetic, "image", 10, 0))
+    assert leaky.leaky and leaky.protocol_leaky
+    for name in ("subject overlap", "sequence overlap", "near duplicates"):
+        check = leaky.check(name)
+        assert check.status == "leak" and all(n > 0 for n in check.per_fold), name
+        assert check.examples and {"fold", "test", "train"} <= set(check.examples[0])
+    assert leaky.check("near duplicates").examples[0]["score"] >= DuplicateSearch().threshold
+    clean = audit(synthetic, assign_folds(synthetic, "subject", 10, 0))
+    assert not clean.leaky
+    assert {n: s for n, s in _statuses(clean).items() if s == "leak"} == {}
+    assert clean.check("near duplicates").details["pairs_within_training"] > 0  # counted, not leaks
+
+
+def _same_class_faces() -> np.ndarray:
+    """One happy face of each of the synthetic set's 20 subjects: unrelated faces of one class."""
+    faces = generate_faces(subjects=20, frames=1, image_size=48, neutral=False, seed=0)
+    happy = np.array(faces["labels"]) == "happiness"
+    return faces["images"][happy][..., 0]
+
+
+def test_planted_copies_of_every_kind_are_found_and_unrelated_faces_are_not():
+    originals = _same_class_faces()
+    copies, kinds, sources = plant_copies(originals, seed=1)
+    stack = np.concatenate([originals, copies])[..., None]
+    pairs = near_pairs(stack)
+    unrelated = (pairs.first < len(originals)) & (pairs.second < len(originals))
+    assert not unrelated.any(), "faces of different subjects flagged as near duplicates"
+    group = components(len(stack), pairs)
+    found = group[sources] == group[len(originals):]
+    for kind in KINDS:
+        assert found[kinds == kind].mean() >= 0.9, (kind, found[kinds == kind].mean())
+    assert pairs.flipped[(pairs.first == 0) & (pairs.second == len(originals) + 6 * len(originals))].all()
+
+
+def test_audit_counts_planted_copies_across_folds_and_label_conflicts():
+    originals = _same_class_faces()[:10]
+    copies, kinds, sources = plant_copies(originals[:4], seed=2)
+    keep = np.isin(kinds, ["exact", "jpeg q70", "shift 2px", "mirror"])
+    images = np.concatenate([originals, copies[keep]])[..., None]
+    n = len(images)
+    labels = np.zeros(n, np.int64)
+    labels[len(originals)] = 1  # the exact copy of image 0 carries another label
+    data = ferbench.Dataset(name="planted", classes=("happiness", "anger"), images=images,
+                            labels=labels, paths=[f"f{i}.png" for i in range(n)],
+                            subjects=[f"S{i}" for i in range(n)])
+    fold = np.r_[np.zeros(len(originals)), np.ones(n - len(originals))].astype(np.int64)
+    plan = FoldPlan("planted", data.fingerprint, "subject", 2, 0, "subject", "manual", fold)
+    report = audit(data, plan)
+    assert _statuses(report) == {"subject overlap": "pass", "sequence overlap": "not checked",
+                                 "exact duplicates": "leak", "near duplicates": "leak",
+                                 "label consistency": "warn", "fitted on test": "pass"}
+    exact, near = report.check("exact duplicates"), report.check("near duplicates")
+    assert exact.per_fold == [4, 4]  # each of 4 originals has its exact copy on the other side
+    assert near.per_fold[0] == 0  # originals linked by exact copies are counted once, there
+    assert near.per_fold[1] >= 11  # the 12 JPEG, shifted and mirrored copies
+    assert report.check("label consistency").examples[0]["labels"] == ["happiness", "anger"]
+    again = LeakageReport.from_dict(json.loads(report.to_json()))
+    assert again.to_json() == report.to_json()
+
+
+def test_fitted_on_test_flags_statistics_a_loader_fits_on_everything():
+    data = make_dataset(n_subjects=6)
+    plan = assign_folds(data, "subject", 3)
+    report = audit(data, plan, fitted_on_all=("mean image subtracted at load time",))
+    check = report.check("fitted on test")
+    assert check.status == "leak" and check.leaks == len(data) and report.leaky
+    assert audit(data, plan).check("fitted on test").status == "pass"
+
+
+def _split_dataset(splits: list[str]) -> ferbench.Dataset:
+    n = len(splits)
+    return ferbench.Dataset(name="split", classes=("happiness", "anger"),
+                            images=np.stack([pixels(i) for i in range(n)])[..., None],
+                            labels=np.arange(n) % 2, paths=[f"{i}.png" for i in range(n)], split=splits)
+
+
+def test_official_protocol_uses_the_data_sets_own_split():
+    data = _split_dataset(["Training"] * 6 + ["PublicTest"] * 2 + ["PrivateTest"] * 3)
+    plan = assign_folds(data, "official", k=10, seed=4)
+    assert plan.k == 1 and not plan.leaky and plan.key == "split-official-k1-s4"
+    assert plan.train_index(0).tolist() == list(range(6))
+    assert plan.test_index(0).tolist() == [8, 9, 10]
+    assert plan.held_out_index().tolist() == [6, 7] and (plan.test_fold[6:8] == HELD_OUT).all()
+    with pytest.raises(ferbench.UserError, match="no official split.*--protocol subject"):
+        assign_folds(make_dataset(), "official")
+    with pytest.raises(ferbench.UserError, match=r"split name\(s\) \['holdout'\] have no known role"):
+        assign_folds(_split_dataset(["train", "holdout"] * 2), "official")
+    with pytest.raises(ferbench.UserError, match="no test split"):
+        assign_folds(_split_dataset(["train", "valid"] * 2), "official")
+    no_groups = _split_dataset(["train", "test"] * 3)
+    with pytest.raises(ferbench.UserError, match="--protocol official"):
+        assign_folds(no_groups, "subject", 2)
+
+
+def _fer2013(root, duplicate: bool):
+    root.mkdir(parents=True, exist_ok=True)
+    usages = ["Training"] * 20 + ["PublicTest"] * 4 + ["PrivateTest"] * 6
+    rows = [f"{i % 7},{' '.join(map(str, pixels(100 + i).ravel()))},{u}" for i, u in enumerate(usages)]
+    if duplicate:  # a training image again in the test split
+        rows.append(f"0,{' '.join(map(str, pixels(100).ravel()))},PrivateTest")
+    (root / "fer2013.csv").write_text("emotion,pixels,Usage\n" + "\n".join(rows) + "\n")
+    return root
+
+
+def test_official_run_trains_one_fold_and_refuses_a_duplicate_across_the_split(cli, tmp_path):
+    common = ("run", "--models", "smallcnn", "--datasets", "fer2013", "--protocol", "official",
+              "--epochs", "1")
+    clean = _fer2013(tmp_path / "clean", duplicate=False)
+    status, out, err = cli(*common, "--data-dir", f"fer2013={clean}", "--out", tmp_path / "a")
+    assert status == 0, out + err
+    jobs = ferbench.load_jobs(tmp_path / "a")
+    assert len(jobs) == 1 and jobs["n_test"].item() == 6 and jobs["n_train"].item() == 20
+    assert not jobs["leaky"].any() and "--folds 10 is not used" in " ".join(out.split())
+    dirty = _fer2013(tmp_path / "dirty", duplicate=True)
+    status, _, err = cli(*common, "--data-dir", f"fer2013={dirty}", "--out", tmp_path / "b")
+    assert status == 2 and "exact duplicates: 1 test images in 1/1 folds" in " ".join(err.split())
+    status, _, _ = cli(*common, "--data-dir", f"fer2013={dirty}", "--out", tmp_path / "b", "--allow-leaky")
+    assert status == 0 and ferbench.load_jobs(tmp_path / "b")["leaky"].all()
+
+
+def test_leakage_command_exit_status_and_json(cli, tmp_path):
+    status, out, _ = cli("leakage", "--dataset", "synthetic", "--protocol", "image", "--folds", "5",
+                         "--json", tmp_path / "image.json")
+    assert status == 3 and "LEAKY" in out and "sequence overlap" in out
+    report = json.loads((tmp_path / "image.json").read_text())
+    assert {"dataset", "protocol", "folds", "leaky", "checks"} <= set(report)
+    assert report["leaky"] and report["folds"] == 5
+    assert {"name", "leaks", "examples"} <= set(report["checks"][0])
+    status, out, _ = cli("leakage", "--dataset", "synthetic", "--folds", "5")
+    assert status == 0 and "no leak found" in out
+    status, _, err = cli("leakage", "--dataset", "synthetic", "--duplicate-threshold", "2")
+    assert status == 2 and "threshold" in err
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "ckplus48").is_dir(), reason="needs ../shared/data/ckplus48")
+def test_ckplus48_image_protocol_overlaps_sequences_in_every_fold(cli, tmp_path):
+    data_dir = f"ckplus={SHARED_DATA / 'ckplus48'}"
+    status, _, _ = cli("leakage", "--dataset", "ckplus", "--data-dir", data_dir, "--protocol", "image",
+                       "--folds", "10", "--json", tmp_path / "image.json")
+    report = json.loads((tmp_path / "image.json").read_text())
+    sequences = next(c for c in report["checks"] if c["name"] == "sequence overlap")
+    assert status == 3 and len(sequences["per_fold"]) == 10 and all(n > 0 for n in sequences["per_fold"])
+    status, _, _ = cli("leakage", "--dataset", "ckplus", "--data-dir", data_dir, "--protocol", "subject",
+                       "--folds", "10", "--json", tmp_path / "subject.json")
+    report = json.loads((tmp_path / "subject.json").read_text())
+    assert status == 0 and not report["leaky"]
+    assert all(c["leaks"] == 0 for c in report["checks"] if c["kind"] == "leak")
