@@ -25,7 +25,7 @@ def fitted_on_test(plan: FoldPlan, fitted_on_all: tuple[str, ...] = ()) -> Check
     """Test rows inside the rows each statistic is fitted on, per fold."""
     check = Check(name="fitted on test", description="test images inside the data that a "
                   "normalisation, class weighting or other fitted statistic is computed from",
-                  details={"unit": "test images (summed over statistics)", "statistics": []})
+                  details={"unit": "test images", "statistics": []})
     for statistic in FITTED_STATISTICS:
         check.details["statistics"].append({"statistic": statistic, "fitted_by": "ferbench engine",
                                             "fitted_on": "training part of each fold"})
