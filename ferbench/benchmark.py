@@ -7,6 +7,7 @@ the models side by side, so an interrupted run leaves every model at a similar p
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -92,6 +93,15 @@ def _refuse_to_replace(store: RunStore, jobs: list[Job]) -> None:
         )
 
 
+def _check_pretrained(specs: list[ModelSpec]) -> None:
+    """Fail before any data is loaded when a model has no pretrained weights to load."""
+    for spec in specs:
+        if "pretrained" not in inspect.signature(spec.build).parameters:
+            raise UserError(f"model {spec.name!r} has no pretrained weights (its build() takes no "
+                            "`pretrained`); drop --pretrained or leave this model out.")
+        spec.build(num_classes=7, in_chans=1, image_size=48, pretrained=True)
+
+
 def _refuse_leaky(reports: list[tuple[LeakageReport, Path]], allow_leaky: bool) -> None:
     """Stop before any training when a plan leaks and leaks were not allowed."""
     leaky = [(report, path) for report, path in reports if report.leaky]
@@ -127,6 +137,7 @@ def run_benchmark(
     strict: bool = False,
     allow_leaky: bool = False,
     search: DuplicateSearch | None = None,
+    pretrained: bool = False,
 ) -> RunOutcome:
     """Train and evaluate ``models`` × ``datasets`` × ``folds`` into the run directory ``out``
     (default ``runs/<protocol>-k<folds>-s<seed>``).
@@ -137,6 +148,9 @@ def run_benchmark(
     Every fold plan is audited for leakage (``search`` sets the near-duplicate detector) and
     its report kept under ``RUN_DIR/leakage/``. A leaky plan is refused unless ``allow_leaky``;
     its results are then marked leaky.
+
+    ``pretrained`` builds every model with its pretrained weights, read from local files only;
+    each model is built once before any data is loaded, so missing weights fail at once.
 
     Finished jobs (same config hash) are skipped unless ``force``; failed jobs are retried.
     """
@@ -157,6 +171,8 @@ def run_benchmark(
     for name in (*data_dirs, *dataset_options):
         registry.get("dataset", name)
     recipes = {spec.name: resolve_recipe(spec, recipe, overrides) for spec in model_specs}
+    if pretrained:
+        _check_pretrained(model_specs)
     torch_device = select_device(device)
     out = Path(out) if out is not None else Path("runs") / f"{protocol}-k{folds}-s{seed}"
     store = RunStore(out)
@@ -187,7 +203,7 @@ def run_benchmark(
             model=model.name, recipe_name=recipe, recipe=recipes[model.name].for_dataset(name),
             dataset=name,
             fingerprint=dataset.fingerprint, protocol=protocol, k=folds, fold=fold,
-            run_seed=seed, plan_digest=plan_digest(plan),
+            run_seed=seed, plan_digest=plan_digest(plan), pretrained=pretrained,
         ), model)
         for name, (dataset, plan, _) in loaded.items()
         for fold in range(folds)
@@ -205,7 +221,7 @@ def run_benchmark(
         "overrides": overrides, "device": device,
         "data_dirs": {k: str(v) for k, v in data_dirs.items()},
         "dataset_options": json.loads(json.dumps(dataset_options, default=repr)), "strict": strict,
-        "allow_leaky": allow_leaky, "duplicate_search": search.to_dict(),
+        "allow_leaky": allow_leaky, "duplicate_search": search.to_dict(), "pretrained": pretrained,
     })
     pending = [(job, model) for job, model in jobs if force or not store.is_done(job)]
     reporter.planned(len(jobs), len(jobs) - len(pending))

@@ -13,6 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from ferbench.data import Dataset
 from ferbench.errors import UserError
 from ferbench.registry import get_registry
+from ferbench.specs import ModelSpec
 
 
 def get_dataset(name: str, root: str | Path | None = None, **options: Any) -> Dataset:
@@ -96,3 +97,12 @@ def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
         for hook in hooks:
             hook.remove()
     return counter.get_total_flops() + recurrent
+
+
+def model_size(spec: ModelSpec, image_size: int = 48, in_chans: int = 1,
+               num_classes: int = 7) -> tuple[int, int]:
+    """(parameters, forward FLOPs for one image, or one frame of a clip) of a fresh ``spec`` model."""
+    model = spec.build(num_classes=num_classes, in_chans=in_chans, image_size=image_size)
+    frame = (1, in_chans, image_size, image_size)
+    shape = frame if spec.input == "image" else (1, *frame)
+    return count_parameters(model), count_flops(model, shape)

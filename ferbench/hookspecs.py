@@ -9,7 +9,8 @@ decorated with ``ferbench.hookimpl``, and is announced in its package's ``pyproj
 After ``pip install`` of that package, ``ferbench list`` shows what it provides; nothing in
 ferbench changes. ferbench's own data sets, models and metrics are registered exactly this way.
 
-Every hook takes no arguments and returns a list of specifications (see ``ferbench.specs``).
+Every listing hook takes no arguments and returns a list of specifications (see
+``ferbench.specs``); ``ferbench_resolve_model`` makes models on demand by name.
 Names must be unique across all installed plugins: two plugins providing one name is an error
 that names both. A plugin that fails to import, or whose hook raises, is reported with its
 traceback (``ferbench list``) and the other plugins still load.
@@ -68,6 +69,18 @@ def ferbench_models() -> list[ModelSpec]:
     the training part only), augmentation, the optimiser, device and precision. Give at least
     a ``"default"`` :class:`~ferbench.specs.Recipe`; name others (``"paper"``, ...) for
     ``ferbench run --recipe``. Seed nothing yourself: ferbench seeds each job.
+    """
+
+
+@hookspec(firstresult=True)
+def ferbench_resolve_model(name: str) -> ModelSpec | None:
+    """Return a model for a ``name`` that no plugin registered, or ``None`` if it is not yours.
+
+    For plugins that wrap a library of models too large to list (``timm/<any timm name>``):
+    ``ferbench run --models timm/resnet34`` asks each plugin in turn until one returns a
+    :class:`~ferbench.specs.ModelSpec` whose ``name`` equals ``name``. Claim only names with your
+    own prefix; for a name with your prefix that you do not know, raise
+    :class:`ferbench.UserError` with close matches. ``--models all`` never calls this hook.
     """
 
 

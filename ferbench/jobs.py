@@ -51,6 +51,7 @@ class Job:
     fold: int
     run_seed: int
     plan_digest: str
+    pretrained: bool = False
 
     @property
     def seed(self) -> int:
@@ -71,6 +72,8 @@ class Job:
             "run_seed": self.run_seed,
             "job_seed": self.seed,
             "plan_digest": self.plan_digest,
+            # Only when set, so results of runs from before this option keep their hashes.
+            **({"pretrained": True} if self.pretrained else {}),
         }
 
     @property
@@ -161,7 +164,8 @@ def run_job(
         train_clips = train.clips() if model_spec.input == "clip" else None
         seed_everything(job.seed)  # the model's initial weights come from the job's seed
         model = model_spec.build(
-            num_classes=len(dataset.classes), in_chans=channels, image_size=image_size
+            num_classes=len(dataset.classes), in_chans=channels, image_size=image_size,
+            **({"pretrained": True} if job.pretrained else {}),
         )
         info["parameters"] = count_parameters(model)
         fitted = fit(

@@ -53,6 +53,7 @@ class Registry:
     plugins: list[PluginInfo] = field(default_factory=list)
     specs: dict[str, dict[str, Any]] = field(default_factory=lambda: {k: {} for k in KINDS})
     providers: dict[tuple[str, str], PluginInfo] = field(default_factory=dict)
+    hook: Any = None
 
     def add(self, kind: str, spec: Any, plugin: PluginInfo) -> None:
         """Register ``spec``; a name already taken is an error naming both providers."""
@@ -73,7 +74,17 @@ class Registry:
         return sorted(self.specs[kind])
 
     def get(self, kind: str, name: str) -> Any:
-        """The spec called ``name``; unknown names get suggestions and the known names."""
+        """The spec called ``name``; unknown names get suggestions and the known names.
+
+        A model name no plugin registered is offered to the plugins' ``ferbench_resolve_model``.
+        """
+        if kind == "model" and name not in self.specs[kind] and self.hook is not None:
+            spec = self.hook.ferbench_resolve_model(name=name)
+            if spec is not None:
+                if not isinstance(spec, ModelSpec) or spec.name != name:
+                    raise TypeError(f"ferbench_resolve_model({name!r}) returned {spec!r:.200}, "
+                                    f"not a ModelSpec named {name!r}.")
+                self.specs[kind][name] = spec
         try:
             return self.specs[kind][name]
         except KeyError:
@@ -160,6 +171,7 @@ def load_registry(
                 pm.unregister(name=info.key)
             continue
         _collect(pm, registry, info)
+    registry.hook = pm.hook
     return registry
 
 

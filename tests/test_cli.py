@@ -71,7 +71,7 @@ def test_broken_plugin_is_reported_with_traceback_and_others_work(cli, tmp_path,
 
 
 @pytest.mark.parametrize("args,message", [
-    (("--models", "resnet-nope"), "unknown model 'resnet-nope'. Known models: res-bilstm-fusion"),
+    (("--models", "resnet-nope"), "Known models: res-bilstm-fusion, res-bilstm-fusion-frames, smallcnn, timm/"),
     (("--datasets", "synthetik"), "Did you mean 'synthetic'"),
     (("--folds", "1"), "--folds must be at least 2"),
     (("--folds", "25"), "has 20 subjects but --folds 25"),
@@ -93,7 +93,7 @@ def test_out_that_is_a_file_and_no_models_are_clear_errors(cli, tmp_path, monkey
     (tmp_path / "file").write_text("x")
     status, _, err = cli("run", "--out", tmp_path / "file")
     assert status == 2 and "is a file, not a run directory" in err
-    monkeypatch.setenv("FERBENCH_DISABLE_PLUGINS", "models")
+    monkeypatch.setenv("FERBENCH_DISABLE_PLUGINS", "models,timm")
     reset_registry()
     status, _, err = cli("run", "--out", tmp_path / "run")
     assert status == 2 and "no models are registered" in err

@@ -24,7 +24,7 @@ def test_main_job_baseline_beats_chance_clearly(cli, tmp_path):
 
 
 def test_main_job_runs_every_registered_model(cli, tmp_path):
-    status, out, err = cli("run", "--models", "all", "--folds", "2", "--epochs", "1", "--input-size", "24",
+    status, out, err = cli("run", "--models", "all", "--folds", "2", "--epochs", "1", "--input-size", "32",
                            "--out", tmp_path / "run")
     assert status == 0, err
     jobs = ferbench.load_jobs(tmp_path / "run")

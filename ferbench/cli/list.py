@@ -8,7 +8,7 @@ import inspect
 from rich.console import Console
 from rich.table import Table
 
-from ferbench.factory import count_flops, count_parameters
+from ferbench.factory import model_size
 from ferbench.registry import Registry, get_registry
 
 WHAT = ("datasets", "models", "metrics", "plugins")
@@ -32,9 +32,8 @@ def _provider(registry: Registry, kind: str, name: str) -> str:
 def _size(spec) -> tuple[str, str]:
     """Parameters and forward FLOPs of the model at 48×48×1 with 7 classes (one frame for clips)."""
     try:
-        model = spec.build(num_classes=7, in_chans=1, image_size=48)
-        shape = (1, 1, 48, 48) if spec.input == "image" else (1, 1, 1, 48, 48)
-        return f"{count_parameters(model) / 1e6:.2f}M", f"{count_flops(model, shape) / 1e9:.2f}G"
+        parameters, flops = model_size(spec)
+        return f"{parameters / 1e6:.2f}M", f"{flops / 1e9:.2f}G"
     except Exception as error:
         return f"build fails: {type(error).__name__}", "-"
 

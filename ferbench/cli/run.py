@@ -51,6 +51,9 @@ def add_parser(commands) -> None:
     recipe.add_argument("--optimizer", choices=OPTIMIZERS)
     recipe.add_argument("--schedule", choices=SCHEDULES)
     recipe.add_argument("--input-size", type=int, help="train and test at this square size")
+    parser.add_argument("--pretrained", action="store_true",
+                        help="start from pretrained weights, read from local files only (models that "
+                        "have them, e.g. timm/<name>: see README); nothing is downloaded")
     parser.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:N")
     parser.add_argument("--force", action="store_true",
                         help="redo every requested job, replacing finished results "
@@ -125,7 +128,7 @@ def command(args: argparse.Namespace) -> int:
             out=args.out, recipe=args.recipe, overrides=overrides, device=args.device,
             data_dirs=data_dirs, force=args.force, reporter=RichReporter(progress),
             dataset_options=dataset_options, strict=args.strict, allow_leaky=args.allow_leaky,
-            search=search_argument(args),
+            search=search_argument(args), pretrained=args.pretrained,
         )
     console.print(summary_table(outcome.jobs, args.folds))
     console.print(f"{outcome.ran} job(s) trained, {outcome.skipped} already done; results in "

@@ -40,6 +40,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ferbench.recipes import PAPER
 from ferbench.specs import Augment, ModelCard, ModelSpec, Recipe
 
 SEQUENCES = ("positions", "rows")
@@ -197,17 +198,8 @@ def build_frames(num_classes: int, in_chans: int, image_size: int) -> ResBiLSTMF
     return ResBiLSTMFusion(num_classes, in_chans, image_size, mode="frames")
 
 
-#: The paper's training settings exactly: categorical cross-entropy, Adam 1e-3 with L2
-#: regularisation (its strength is not given; 1e-4 is used, as torch Adam's coupled weight decay
-#: *is* L2), batch 4, 200 epochs, 48×48 for CK+ and 100×100 for RAF-DB and FERPlus, ±30°
-#: rotation, horizontal flip, random crop resized back, brightness/contrast/saturation/hue
-#: jitter (the paper gives no magnitudes; torchvision's common 0.2/0.2/0.2/0.05 are used).
-PAPER = Recipe(
-    optimizer="adam", lr=1e-3, weight_decay=1e-4, epochs=200, batch_size=4, schedule="constant",
-    input_size=48, input_sizes={"rafdb": 100, "ferplus": 100},
-    augment=Augment(hflip=True, rotate=30, crop=0.15, brightness=0.2, contrast=0.2,
-                    saturation=0.2, hue=0.05),
-)
+#: The paper's own recipe (``--recipe paper``) is :data:`ferbench.recipes.PAPER`, shared by
+#: every model so the seed's protocol applies to all of them alike.
 
 #: Finishes on a CPU: batch 32 and a cosine schedule over 20 epochs at the native size, with
 #: milder augmentation (±10°, 10% crop) that suits so short a budget. At ≈110 images/s

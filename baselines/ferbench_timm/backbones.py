@@ -1,0 +1,117 @@
+"""timm backbones as ferbench models: a curated set, and any other timm name on request.
+
+Input adaptation:
+
+- **Channels.** Models are built with the data set's channel count (``in_chans=1`` for
+  grayscale FER data) rather than replicating grey to three channels: the first convolution
+  then costs a third, and timm adapts pretrained RGB filters by summing them over the colour
+  axis, which gives exactly what a 3-channel copy of the grey image would.
+- **Size.** CNNs run at the data set's native size (global pooling takes any size). Backbones
+  with a fixed token grid (ViT) are built for the recipe's input size (``img_size``); timm
+  resamples their position embeddings when pretrained weights are loaded.
+- **Classes.** The classifier has the data set's number of classes (a pretrained head is
+  dropped).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+import timm
+from torch import nn
+
+from ferbench.errors import UserError
+from ferbench.recipes import PAPER
+from ferbench.specs import Augment, ModelCard, ModelSpec, Recipe
+from ferbench_timm.weights import load_weights, local_weights
+
+PREFIX = "timm/"
+
+_AUGMENT = Augment(hflip=True, rotate=10, crop=0.1, brightness=0.2, contrast=0.2, saturation=0.2,
+                   hue=0.05)
+
+#: From-scratch training on small FER data: AdamW with decoupled weight decay 0.05, cosine
+#: schedule over 20 epochs, batch 32, the fusion model's default augmentation.
+SCRATCH = Recipe(optimizer="adamw", lr=1e-3, weight_decay=0.05, epochs=20, batch_size=32,
+                 schedule="cosine", augment=_AUGMENT)
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """One curated timm model and why it is in the set."""
+
+    timm_name: str
+    family: str
+    citation: str
+    recipe: Recipe = SCRATCH
+
+
+#: The families FER papers compare against, at the sizes that train on a CPU.
+CURATED: tuple[Backbone, ...] = (
+    Backbone("resnet18", "ResNet", "He et al., Deep Residual Learning for Image Recognition, CVPR 2016"),
+    Backbone("resnet50", "ResNet", "He et al., Deep Residual Learning for Image Recognition, CVPR 2016"),
+    Backbone("efficientnet_b0", "EfficientNet",
+             "Tan & Le, EfficientNet: Rethinking Model Scaling for CNNs, ICML 2019"),
+    Backbone("mobilenetv3_large_100", "MobileNetV3", "Howard et al., Searching for MobileNetV3, ICCV 2019"),
+    Backbone("convnext_atto", "ConvNeXt", "Liu et al., A ConvNet for the 2020s, CVPR 2022"),
+    # 16-px patches need a larger input than 48 px (3×3 tokens): 96 px gives 6×6 tokens.
+    Backbone("vit_tiny_patch16_224", "ViT",
+             "Dosovitskiy et al., An Image is Worth 16x16 Words, ICLR 2021",
+             Recipe(optimizer="adamw", lr=5e-4, weight_decay=0.05, epochs=20, batch_size=32,
+                    schedule="cosine", input_size=96, augment=_AUGMENT)),
+)
+
+
+def _fixed_size(timm_name: str) -> bool:
+    config = timm.get_pretrained_cfg(timm_name)
+    return bool(getattr(config, "fixed_input_size", False))
+
+
+def builder(timm_name: str):
+    """``build(num_classes=, in_chans=, image_size=, pretrained=False)`` for ``timm_name``."""
+
+    def build(num_classes: int, in_chans: int, image_size: int, pretrained: bool = False) -> nn.Module:
+        options = {"img_size": image_size} if _fixed_size(timm_name) else {}
+        if pretrained:
+            state = load_weights(local_weights(timm_name))
+            options.update(pretrained=True, pretrained_cfg_overlay={"state_dict": state})
+        return timm.create_model(timm_name, num_classes=num_classes, in_chans=in_chans, **options)
+
+    build.__qualname__ = f"build_{timm_name}"
+    return build
+
+
+def _card(timm_name: str, citation: str = "") -> ModelCard:
+    config = timm.get_pretrained_cfg(timm_name)
+    return ModelCard(pretraining="none (--pretrained: local timm weights)",
+                     licence=getattr(config, "license", None) or "see timm",
+                     citation=citation or "timm (Wightman, PyTorch Image Models)",
+                     url=f"https://huggingface.co/{config.hf_hub_id}" if getattr(config, "hf_hub_id", None)
+                     else "https://github.com/huggingface/pytorch-image-models")
+
+
+def spec_for(timm_name: str, recipe: Recipe = SCRATCH, family: str = "timm", citation: str = "") -> ModelSpec:
+    """The ferbench model ``timm/<timm_name>``, with a from-scratch and the seed paper's recipe."""
+    return ModelSpec(name=PREFIX + timm_name, build=builder(timm_name),
+                     recipes={"default": recipe, "paper": PAPER},
+                     description=f"timm {timm_name} ({family}), trained from scratch unless --pretrained",
+                     card=_card(timm_name, citation))
+
+
+def curated_specs() -> list[ModelSpec]:
+    """The curated baselines."""
+    return [spec_for(b.timm_name, b.recipe, b.family, b.citation) for b in CURATED]
+
+
+def resolve(name: str) -> ModelSpec | None:
+    """``timm/<any name timm knows>`` as a model; other prefixes are not ours (None)."""
+    if not name.startswith(PREFIX):
+        return None
+    timm_name = name[len(PREFIX):]
+    if not timm.is_model(timm_name):
+        close = difflib.get_close_matches(timm_name, timm.list_models(), n=5, cutoff=0.6)
+        hint = f" Did you mean {', '.join(PREFIX + c for c in close)}?" if close else ""
+        raise UserError(f"timm has no model {timm_name!r}.{hint} `python -c \"import timm; "
+                        f"print(timm.list_models('*{timm_name[:6]}*'))\"` lists similar names.")
+    return spec_for(timm_name)
