@@ -176,3 +176,16 @@ def test_ckplus48_image_protocol_overlaps_sequences_in_every_fold(cli, tmp_path)
     report = json.loads((tmp_path / "subject.json").read_text())
     assert status == 0 and not report["leaky"]
     assert all(c["leaks"] == 0 for c in report["checks"] if c["kind"] == "leak")
+
+
+def test_a_resumed_run_reuses_its_leakage_report(tmp_path, monkeypatch):
+    common = dict(models="smallcnn", folds=3, out=tmp_path / "run", overrides={"epochs": 1})
+    ferbench.run_benchmark(**common)
+
+    def no_second_audit(*args, **kwargs):
+        raise AssertionError("the stored report of the same plan and search should be reused")
+
+    monkeypatch.setattr("ferbench.benchmark.audit", no_second_audit)
+    assert ferbench.run_benchmark(**common).ran == 0
+    with pytest.raises(AssertionError, match="reused"):  # another threshold is another audit
+        ferbench.run_benchmark(**common, search=DuplicateSearch(threshold=0.97))
