@@ -110,7 +110,7 @@ def _refuse_leaky(reports: list[tuple[LeakageReport, Path]], allow_leaky: bool) 
     lines = []
     for report, path in leaky:
         lines.append(f"{report.dataset} under --protocol {report.protocol} leaks (report: {path}):")
-        lines += [f"  - {line}" for line in report.summary() if not line.startswith("label consistency")]
+        lines += [f"  - {line}" for line in report.summary(warnings=False)]
     raise UserError(
         "\n".join(lines) + "\nA test image that the model has seen in training (itself, a copy, its "
         "clip or its subject) inflates the score. For an honest number use --protocol subject "

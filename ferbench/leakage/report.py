@@ -93,14 +93,15 @@ class LeakageReport:
         fields = {k: v for k, v in data.items() if k not in ("checks", "leaky")}
         return cls(**fields, checks=checks)
 
-    def summary(self) -> list[str]:
-        """One line per finding (leaks first), for messages and notes."""
+    def summary(self, warnings: bool = True) -> list[str]:
+        """One line per finding (leaks first; quality warnings unless ``warnings`` is False)."""
+        shown = ("leak", "warn") if warnings else ("leak",)
         lines = []
         if self.protocol_leaky:
             lines.append(f"protocol {self.protocol!r} itself puts frames of one subject and one clip "
                          "on both sides of a fold")
         for check in sorted(self.checks, key=lambda c: c.status != "leak"):
-            if check.status in ("leak", "warn"):
+            if check.status in shown:
                 folds = sum(1 for n in check.per_fold if n)
                 where = f" in {folds}/{len(check.per_fold)} folds" if check.per_fold else ""
                 lines.append(f"{check.name}: {check.leaks} {check.details.get('unit', 'found')}{where}")
