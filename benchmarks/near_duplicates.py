@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
 from ferbench.factory import get_dataset
@@ -90,7 +89,6 @@ def main() -> None:
     parser.add_argument("--planted", type=int, default=300)
     parser.add_argument("--no-imagehash", action="store_true")
     args = parser.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     print(f"defaults: {DuplicateSearch().to_dict()}")
     sets = [("synthetic", None)]
     if (args.data / "ckplus48").is_dir():
