@@ -184,7 +184,7 @@ def run_benchmark(
             reporter.note(f"{spec.name}: {line}")
         plan = assign_folds(dataset, protocol, folds, seed)
         store.save_plan(plan, force=force)
-        report = store.load_report(plan, search.to_dict())
+        report = None if force else store.load_report(plan, search.to_dict())
         if report is None:
             report = audit(dataset, plan, search, fitted_on_all=spec.fitted_on_all)
             store.save_report(report, plan)

@@ -189,3 +189,5 @@ def test_a_resumed_run_reuses_its_leakage_report(tmp_path, monkeypatch):
     assert ferbench.run_benchmark(**common).ran == 0
     with pytest.raises(AssertionError, match="reused"):  # another threshold is another audit
         ferbench.run_benchmark(**common, search=DuplicateSearch(threshold=0.97))
+    with pytest.raises(AssertionError, match="reused"):  # --force redoes the audit too
+        ferbench.run_benchmark(**common, force=True)
