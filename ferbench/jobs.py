@@ -6,14 +6,17 @@ receives it (invariant 1 of an honest evaluation).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import platform
+import subprocess
 import time
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -103,8 +106,22 @@ class JobResult:
     error: str | None = None
 
 
+@functools.cache
+def _commit() -> str:
+    """The git commit of the ferbench source tree ("+dirty" with local changes), or "unknown"."""
+    source = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "-C", str(source), "rev-parse", "--short=12", "HEAD"],
+                                capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(source), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
+
+
 def _versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
+    found = {"python": platform.python_version(), "ferbench_commit": _commit()}
     for package in ("ferbench", "torch", "numpy", "scikit-learn"):
         try:
             found[package] = version(package)
@@ -155,6 +172,7 @@ def run_job(
         "leaky": leakage.leaky if leakage is not None else plan.leaky,
         "leakage": {} if leakage is None else {c.name: c.status for c in leakage.checks},
         "selection": "fixed budget: last epoch",
+        "classes": list(dataset.classes),
         "versions": _versions(),
     }
     try:

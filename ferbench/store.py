@@ -155,8 +155,10 @@ def _plan_digests(run_dir: Path) -> dict[str, str]:
             for path in (run_dir / "folds").glob("*.json")}
 
 
-def _records(run_dir: Path) -> list[dict[str, Any]]:
-    """Every job record; ``_stale`` marks those whose fold plan was since replaced (``--force``)."""
+def load_records(run_dir: str | Path) -> list[dict[str, Any]]:
+    """Every job record as stored, plus ``_path`` (its file) and ``_stale`` (its fold plan was
+    since replaced, by ``--force``)."""
+    run_dir = Path(run_dir)
     if not (run_dir / "jobs").is_dir():
         raise UserError(f"{run_dir} is not a ferbench run directory (no jobs/ folder inside).")
     digests = _plan_digests(run_dir)
@@ -202,7 +204,7 @@ def load_jobs(run_dir: str | Path) -> pd.DataFrame:
     ``status`` is ``ok``, ``failed``, or ``stale`` (its fold plan was replaced since).
     """
     rows = []
-    for record in _records(Path(run_dir)):
+    for record in load_records(run_dir):
         rows.append({
             **_identity(record),
             "status": "stale" if record["_stale"] else record["status"],
@@ -217,7 +219,7 @@ def load_results(run_dir: str | Path) -> pd.DataFrame:
     """Tidy metrics of the successful jobs: one row per (model, dataset, protocol, fold, metric)."""
     rows = [
         {**_identity(record), "metric": metric, "value": value}
-        for record in _records(Path(run_dir)) if record["status"] == "ok" and not record["_stale"]
+        for record in load_records(run_dir) if record["status"] == "ok" and not record["_stale"]
         for metric, value in record["metrics"].items()
     ]
     frame = pd.DataFrame(rows, columns=IDENTITY + ["metric", "value"])
@@ -227,7 +229,7 @@ def load_results(run_dir: str | Path) -> pd.DataFrame:
 def load_predictions(run_dir: str | Path) -> pd.DataFrame:
     """Every stored test prediction: one row per (model, dataset, protocol, fold, sample)."""
     frames = []
-    for record in _records(Path(run_dir)):
+    for record in load_records(run_dir):
         if record["status"] != "ok" or record["_stale"]:
             continue
         npz = record["_path"].with_suffix(".npz")

@@ -1,0 +1,72 @@
+"""``ferbench report``: leaderboard tables, figures and significance tests from run directories."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from ferbench.errors import UserError
+
+#: Pairwise-table columns printed on the console (the files have them all).
+PAIR_SUMMARY = ("a", "b", "difference", "nb_holm", "wilcoxon_holm", "mcnemar_holm")
+
+
+def add_parser(commands) -> None:
+    """Register the ``report`` subcommand."""
+    parser = commands.add_parser(
+        "report", help="leaderboards with significance tests from run directories",
+        description="Merge run directories (results on the same fold plans are paired; different "
+        "fold assignments are refused) and write leaderboard.md, leaderboard.csv, pairwise.csv, "
+        "leaderboard.tex (booktabs), index.html (self-contained, sortable) and figures/*.png.",
+    )
+    parser.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR",
+                        help="run directories (the --out of `ferbench run`)")
+    parser.add_argument("--out", type=Path, required=True, help="folder to write the leaderboard into")
+    parser.add_argument("--alpha", type=float, default=0.05,
+                        help="significance level for bold best models and critical differences (default: 0.05)")
+    parser.add_argument("--metric", default="accuracy",
+                        help="metric that orders, ranks and pairwise-tests the models (default: accuracy)")
+    parser.set_defaults(handler=command)
+
+
+def command(args: argparse.Namespace) -> int:
+    """Build the leaderboard and print its main tables."""
+    # Imported here: matplotlib, scipy and statsmodels are needed by this command only.
+    from ferbench.report import build_report
+    from ferbench.report.tables import LEAKY, PAIR_COLUMNS, columns, main_table, pair_table, title
+
+    if not (0 < args.alpha < 1) or math.isnan(args.alpha):
+        raise UserError(f"--alpha must be between 0 and 1 (got {args.alpha}); 0.05 is usual.")
+    outcome = build_report(args.run_dirs, args.out, alpha=args.alpha, metric=args.metric)
+    console = Console()
+    for analysis in outcome.analyses:
+        table = Table(title=title(analysis), title_style="bold red" if analysis.board.leaky else "bold")
+        shown = {"model", "folds", "pooled", "rank", "leakage", *analysis.metrics[:3]}
+        keys = [(key, header) for key, header in columns(analysis) if key in shown]
+        for key, header in keys:
+            table.add_column(header, justify="left" if key == "model" else "right", no_wrap=key == "model")
+        for row in main_table(analysis):
+            table.add_row(*[
+                (f"[bold red]{LEAKY}[/]" if key == "leakage" and row[key] == LEAKY
+                 else f"[bold]{row[key]}[/]" if row["bold"].get(key) else str(row[key]))
+                for key, _ in keys
+            ])
+        console.print(table, highlight=False, markup=True)
+        pairs = pair_table(analysis)
+        if pairs:
+            tests = Table(title=f"pairwise on {analysis.primary} (full table: leaderboard.md, pairwise.csv)")
+            shown = [(key, header) for key, header in PAIR_COLUMNS if key in PAIR_SUMMARY]
+            for key, header in shown:
+                tests.add_column(header, justify="left" if key in ("a", "b") else "right", no_wrap=key in ("a", "b"))
+            for pair in pairs:
+                tests.add_row(*[pair[key] for key, _ in shown])
+            console.print(tests, highlight=False, markup=False)
+        for note in analysis.notes:
+            console.print(f"  note: {note}", highlight=False, markup=False)
+    console.print(f"wrote {len(outcome.files)} files to {args.out}: leaderboard.md, leaderboard.csv, "
+                  "pairwise.csv, leaderboard.tex, index.html, figures/", highlight=False)
+    return 0

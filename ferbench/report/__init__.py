@@ -1,0 +1,103 @@
+"""Leaderboards from run directories: tables, figures, the HTML page.
+
+``build_report(run_dirs, out)`` merges run directories into boards (:mod:`.collect`), computes
+the statistics (:mod:`.analysis`), draws the figures (:mod:`.figures`) and writes
+``leaderboard.md``, ``leaderboard.csv``, ``pairwise.csv``, ``leaderboard.tex``, ``index.html``
+and ``figures/*.png`` (:mod:`.tables`, :mod:`.html`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib.metadata import version
+from pathlib import Path
+
+from ferbench.report import figures, html, tables
+from ferbench.report.analysis import BoardAnalysis, Ranking, across_datasets, analyse_board
+from ferbench.report.collect import Board, collect
+from ferbench.store import atomic_write
+
+__all__ = ["ReportOutcome", "build_report", "collect", "analyse_board", "across_datasets"]
+
+
+#: Figure sections that leaderboard.md shows too (index.html shows them all).
+MARKDOWN_FIGURES = ("ranks", "confusion")
+
+
+@dataclass
+class ReportOutcome:
+    """What ``build_report`` computed and the files it wrote."""
+
+    analyses: list[BoardAnalysis]
+    across: Ranking | None
+    files: list[Path]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "model"
+
+
+def _board_figures(board: Board, analysis: BoardAnalysis) -> dict[str, dict[str, bytes]]:
+    drawn: dict[str, dict[str, bytes]] = {"ranks": {}, "confusion": {}, "roc": {}, "curves": {}}
+    if analysis.ranking is not None:
+        drawn["ranks"]["critical-difference diagram"] = figures.cd_diagram_png(
+            analysis.ranking.friedman.ranks, analysis.ranking.nemenyi.cd, analysis.ranking.cliques,
+            f"{board.plan.dataset} ({board.plan.protocol}): mean rank over folds on {analysis.primary}")
+    for label, entry in board.entries.items():
+        if entry.proba.size == 0:
+            continue
+        y_true = entry.predictions["y_true"].to_numpy()
+        drawn["confusion"][label] = figures.confusion_matrix_png(
+            y_true, entry.predictions["y_pred"].to_numpy(), board.classes, label)
+        drawn["roc"][label] = figures.roc_png(y_true, entry.proba, board.classes, label)
+        curves = {f"fold {fold}": values for fold, values in entry.curves.items() if values}
+        if curves:
+            drawn["curves"][label] = figures.curves_png(curves, label, "training loss")
+    return drawn
+
+
+def build_report(run_dirs: Sequence[str | Path], out: str | Path, alpha: float = 0.05,
+                 metric: str = "accuracy") -> ReportOutcome:
+    """Write the leaderboard of ``run_dirs`` into ``out``; see the module docstring for the files.
+
+    ``metric`` is the one boards are sorted, ranked and pairwise-tested on (all metrics get
+    summaries and a significance-checked bold best).
+    """
+    out = Path(out)
+    boards = collect(run_dirs)
+    analyses = [analyse_board(board, alpha=alpha, primary=metric) for board in boards]
+    across = across_datasets(analyses, alpha=alpha)
+    files: list[Path] = []
+
+    def write(name: str, data: bytes) -> None:
+        atomic_write(out / name, data)
+        files.append(out / name)
+
+    drawn: dict[str, dict[str, dict[str, bytes]]] = {}
+    paths: dict[str, dict[str, str]] = {}
+    for board, analysis in zip(boards, analyses):
+        drawn[board.key] = _board_figures(board, analysis)
+        paths[board.key] = {}
+        for section, images in drawn[board.key].items():
+            for caption, png in images.items():
+                name = f"figures/{_slug(board.key)}/{section}-{_slug(caption)}.png"
+                write(name, png)
+                if section in MARKDOWN_FIGURES:
+                    paths[board.key][f"{section}: {caption}"] = name
+    across_png = None
+    if across is not None:
+        across_png = figures.cd_diagram_png(across.friedman.ranks, across.nemenyi.cd, across.cliques,
+                                            f"mean rank over {across.blocks} on {across.metric}")
+        write("figures/across-datasets-cd.png", across_png)
+
+    generated = (f"Generated {datetime.now(timezone.utc).isoformat(timespec='seconds')} by ferbench "
+                 f"{version('ferbench')} from {', '.join(str(Path(d)) for d in run_dirs)}.")
+    write("leaderboard.md", tables.markdown(analyses, across, lambda a: paths[a.board.key]).encode())
+    write("leaderboard.csv", tables.csv(analyses).encode())
+    write("pairwise.csv", tables.pairs_csv(analyses).encode())
+    write("leaderboard.tex", tables.latex(analyses).encode())
+    write("index.html", html.page(analyses, drawn, across, across_png, generated).encode())
+    return ReportOutcome(analyses, across, files)

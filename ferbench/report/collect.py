@@ -1,0 +1,235 @@
+"""Where run directories are merged into boards: one board per fold plan, its models side by side.
+
+A *board* is every result computed on one fold plan (data set, protocol, k, seed): the unit in
+which models are paired and compared. Several run directories merge into one set of boards
+(a model run later against the same folds joins its board); results whose fold assignments
+differ are never put on one board.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ferbench.errors import UserError
+from ferbench.jobs import plan_digest
+from ferbench.leakage.report import LeakageReport
+from ferbench.protocols import FoldPlan
+from ferbench.store import load_records
+
+
+@dataclass
+class Entry:
+    """One model (with one recipe) on one board: its folds' metrics, predictions and provenance."""
+
+    label: str
+    model: str
+    recipe_name: str
+    recipe: dict[str, Any]
+    scores: pd.DataFrame  # index: fold; columns: metrics
+    predictions: pd.DataFrame  # index, y_true, y_pred, fold; one row per test sample
+    proba: np.ndarray  # (rows of ``predictions``, classes)
+    n_train: dict[int, int]
+    n_test: dict[int, int]
+    curves: dict[int, list[float]]
+    provenance: dict[str, Any]
+    failed: dict[int, str] = field(default_factory=dict)  # fold -> first line of the error
+
+    @property
+    def folds(self) -> list[int]:
+        """Folds with a successful result."""
+        return sorted(self.scores.index)
+
+
+@dataclass
+class Board:
+    """Every result on one fold plan."""
+
+    key: str
+    plan: FoldPlan
+    leakage: LeakageReport | None
+    classes: list[str]
+    entries: dict[str, Entry]
+    sources: list[Path]
+
+    @property
+    def leaky(self) -> bool:
+        """Whether the audit found a leak (or, without a stored audit, the protocol leaks)."""
+        return self.leakage.leaky if self.leakage is not None else self.plan.leaky
+
+    def complete(self) -> list[str]:
+        """Labels of the entries with a result on every fold: the ones compared statistically."""
+        return [label for label, entry in self.entries.items() if len(entry.folds) == self.plan.k]
+
+    def test_train_ratio(self) -> float | None:
+        """Mean n_test / n_train over folds (Nadeau-Bengio's correction); None with one fold."""
+        if self.plan.k < 2:
+            return None
+        ratios = [entry.n_test[f] / entry.n_train[f] for entry in self.entries.values() for f in entry.folds
+                  if entry.n_train.get(f)]
+        return float(np.mean(ratios)) if ratios else 1 / (self.plan.k - 1)
+
+
+def _label(model: str, recipe_name: str) -> str:
+    return model if recipe_name == "default" else f"{model} ({recipe_name})"
+
+
+def _load_plans(run_dir: Path) -> dict[str, FoldPlan]:
+    plans = {}
+    for path in sorted((run_dir / "folds").glob("*.json")):
+        try:
+            plans[path.stem] = FoldPlan.from_json(path.read_text())
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+            raise UserError(f"{path} is not a readable fold plan ({error}); re-run `ferbench run` with "
+                            "the same arguments to rewrite it.") from None
+    return plans
+
+
+def _load_leakage(run_dir: Path, key: str) -> LeakageReport | None:
+    path = run_dir / "leakage" / f"{key}.json"
+    try:
+        record = json.loads(path.read_text())
+        record.pop("plan_digest", None)
+        return LeakageReport.from_dict(record)
+    except (FileNotFoundError, json.JSONDecodeError, TypeError, KeyError):
+        return None
+
+
+def _provenance(record: dict[str, Any]) -> dict[str, Any]:
+    versions = record.get("versions", {})
+    return {
+        "ferbench": versions.get("ferbench", "unknown"),
+        "commit": versions.get("ferbench_commit", "unknown"),
+        "torch": versions.get("torch", "unknown"),
+        "device": record.get("device", "unknown"),
+        "threads": record.get("threads"),
+        "precision": record.get("precision", "unknown"),
+        "selection": record.get("selection", "unknown"),
+        "pretrained": bool(record["config"].get("pretrained", False)),
+    }
+
+
+def _merge_provenance(values: list[dict[str, Any]]) -> dict[str, Any]:
+    """One value per field where the folds agree, else the distinct values joined by ' / '."""
+    merged = {}
+    for name in values[0]:
+        distinct = list(dict.fromkeys(str(v[name]) for v in values))
+        merged[name] = distinct[0] if len(distinct) == 1 else " / ".join(distinct)
+    return merged
+
+
+def _read_predictions(record: dict[str, Any]) -> tuple[pd.DataFrame, np.ndarray]:
+    npz = record["_path"].with_suffix(".npz")
+    try:
+        with np.load(npz) as arrays:
+            if str(arrays["config_hash"]) != record["config_hash"]:
+                raise UserError(f"{npz} belongs to another run of that job than its JSON; re-run the "
+                                "same `ferbench run` command to redo it.")
+            proba = arrays["proba"]
+            frame = pd.DataFrame({"index": arrays["index"], "y_true": arrays["y_true"],
+                                  "y_pred": proba.argmax(1)})
+    except (FileNotFoundError, OSError, ValueError, KeyError) as error:
+        raise UserError(f"{npz} is missing or unreadable ({error}); delete {record['_path']} and re-run "
+                        "the same `ferbench run` command to redo that job.") from None
+    return frame.assign(fold=record["config"]["fold"]), proba
+
+
+def collect(run_dirs: Sequence[str | Path]) -> list[Board]:
+    """Merge the results of ``run_dirs`` into boards, one per fold plan, sorted by key.
+
+    Raises :class:`UserError` when two run directories hold different fold assignments under
+    one plan key, or different results for the same model, recipe and fold.
+    """
+    if not run_dirs:
+        raise UserError("name at least one run directory (the --out of `ferbench run`).")
+    plans: dict[str, tuple[FoldPlan, Path]] = {}
+    leakage: dict[str, LeakageReport] = {}
+    chosen: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for run_dir in map(Path, run_dirs):
+        if not run_dir.is_dir():
+            raise UserError(f"{run_dir} does not exist or is not a directory; pass the --out of a "
+                            "`ferbench run`.")
+        for key, plan in _load_plans(run_dir).items():
+            if key in plans and plan_digest(plans[key][0]) != plan_digest(plan):
+                raise UserError(
+                    f"{run_dir} and {plans[key][1]} assign folds differently for {key} (another data set "
+                    "version or splitter): their results are not paired and cannot be compared. Report "
+                    "them separately, or re-run one against the other's folds."
+                )
+            plans.setdefault(key, (plan, run_dir))
+            report = _load_leakage(run_dir, key)
+            if report is not None:
+                leakage.setdefault(key, report)
+        for record in load_records(run_dir):
+            if record["_stale"]:
+                continue
+            config = record["config"]
+            key = f"{config['dataset']}-{config['protocol']}-k{config['k']}-s{config['run_seed']}"
+            where = (key, _label(config["model"], config["recipe_name"]), config["fold"])
+            previous = chosen.get(where)
+            if previous is None or (previous["status"] != "ok" and record["status"] == "ok"):
+                chosen[where] = record
+            elif record["status"] == "ok" and previous["config_hash"] != record["config_hash"]:
+                raise UserError(
+                    f"{previous['_path']} and {record['_path']} hold different results for {where[1]} on "
+                    f"fold {where[2]} of {key}. Pass only one of these run directories, or rename one "
+                    "model's recipe."
+                )
+    boards = []
+    for key in sorted({where[0] for where in chosen}):
+        if key not in plans:
+            continue  # results without their fold plan were already reported stale by the store
+        plan, _ = plans[key]
+        records = {where: record for where, record in chosen.items() if where[0] == key}
+        board = _board(key, plan, leakage.get(key), records)
+        board.sources = [d for d in dict.fromkeys(map(Path, run_dirs)) if d in board.sources]
+        boards.append(board)
+    if not boards:
+        raise UserError(f"no results in {', '.join(map(str, run_dirs))}: run `ferbench run --out DIR` first.")
+    return boards
+
+
+def _board(key: str, plan: FoldPlan, report: LeakageReport | None,
+           records: dict[tuple[str, str, int], dict[str, Any]]) -> Board:
+    entries: dict[str, Entry] = {}
+    classes: list[str] | None = None
+    sources: list[Path] = []
+    for label in dict.fromkeys(where[1] for where in sorted(records)):
+        folds = sorted((where[2], record) for where, record in records.items() if where[1] == label)
+        ok = [record for _, record in folds if record["status"] == "ok"]
+        config = folds[0][1]["config"]
+        frames, probas = [], []
+        for record in ok:
+            frame, proba = _read_predictions(record)
+            frames.append(frame)
+            probas.append(proba)
+            classes = classes or record.get("classes")
+        for _, record in folds:
+            source = record["_path"].parents[5]
+            if source not in sources:
+                sources.append(source)
+        width = probas[0].shape[1] if probas else 0
+        entries[label] = Entry(
+            label=label, model=config["model"], recipe_name=config["recipe_name"], recipe=config["recipe"],
+            scores=pd.DataFrame([r["metrics"] for r in ok], index=pd.Index([r["config"]["fold"] for r in ok],
+                                                                             name="fold")),
+            predictions=(pd.concat(frames, ignore_index=True) if frames
+                         else pd.DataFrame(columns=["index", "y_true", "y_pred", "fold"])),
+            proba=np.concatenate(probas) if probas else np.zeros((0, width)),
+            n_train={r["config"]["fold"]: r.get("n_train") for r in ok},
+            n_test={r["config"]["fold"]: r.get("n_test") for r in ok},
+            curves={r["config"]["fold"]: list(r.get("curves", {}).get("train_loss", [])) for r in ok},
+            provenance=_merge_provenance([_provenance(r) for _, r in folds]),
+            failed={fold: (record.get("error") or "failed").splitlines()[0]
+                    for fold, record in folds if record["status"] != "ok"},
+        )
+    if classes is None:
+        width = max((entry.proba.shape[1] for entry in entries.values()), default=0)
+        classes = [f"class {i}" for i in range(width)]
+    return Board(key=key, plan=plan, leakage=report, classes=list(classes), entries=entries, sources=sources)

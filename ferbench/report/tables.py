@@ -1,0 +1,319 @@
+"""Leaderboard tables as Markdown, CSV and LaTeX (booktabs), from :mod:`ferbench.report.analysis`.
+
+Every table carries its provenance (protocol, k, seed, data fingerprint, recipes, ferbench
+version and commit, device, precision) and marks a leaky board in its title and on every row.
+Names and text from plugins are escaped for each format: a model named ``50%_&_{x}`` or
+``<script>`` is printed as text.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from ferbench.protocols import PROTOCOLS
+from ferbench.report.analysis import BoardAnalysis, Ranking
+
+LABELS = {"accuracy": "accuracy", "macro_f1": "macro F1", "macro_recall": "macro recall",
+          "macro_precision": "macro precision", "roc_auc_ovr": "ROC AUC (OvR)"}
+LEAKY = "LEAKY"
+
+
+def metric_label(metric: str) -> str:
+    """Human name of a metric column."""
+    return LABELS.get(metric, metric)
+
+
+def percent(value: float, digits: int = 1) -> str:
+    """A fraction as a percentage without the sign ("87.3"); "–" for NaN."""
+    return "–" if value is None or not math.isfinite(value) else f"{100 * value:.{digits}f}"
+
+
+def pvalue(value: float) -> str:
+    """A p-value to three significant figures, "<0.001" below that; "–" for NaN."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    return "<0.001" if value < 0.001 else f"{value:.3g}"
+
+
+def recipe_text(recipe: dict[str, Any]) -> str:
+    """One line describing a training recipe."""
+    size = f", input {recipe['input_size']} px" if recipe.get("input_size") else ""
+    return (f"{recipe['optimizer']} lr {recipe['lr']:g}, weight decay {recipe['weight_decay']:g}, "
+            f"{recipe['schedule']} schedule, {recipe['epochs']} epoch{'' if recipe['epochs'] == 1 else 's'}, batch {recipe['batch_size']}{size}")
+
+
+def provenance(analysis: BoardAnalysis) -> list[tuple[str, str]]:
+    """(field, value) lines that say exactly what was run on a board."""
+    board = analysis.board
+    plan = board.plan
+    entries = board.entries.values()
+
+    def merged(name: str) -> str:
+        return " / ".join(dict.fromkeys(str(entry.provenance[name]) for entry in entries))
+
+    lines = [
+        ("data set", f"{plan.dataset} (fingerprint {plan.fingerprint[:16]})"),
+        ("protocol", f"{plan.protocol}: {PROTOCOLS.get(plan.protocol, ('?',))[0]}"),
+        ("folds", f"k = {plan.k}, seed {plan.seed}" + (f", grouped by {plan.grouped_by}" if plan.grouped_by else "")),
+        ("recipes", "; ".join(f"{entry.label}: {entry.recipe_name} ({recipe_text(entry.recipe)})"
+                              for entry in entries)),
+        ("selection", merged("selection")),
+        ("ferbench", f"{merged('ferbench')} (commit {merged('commit')}), torch {merged('torch')}"),
+        ("device", f"{merged('device')}, {merged('threads')} threads, precision {merged('precision')}"),
+        ("leakage", leakage_text(analysis)),
+        ("significance", f"{analysis.test}, α = {_alpha(analysis):g}"),
+    ]
+    if any(entry.provenance["pretrained"] == "True" for entry in entries):
+        lines.append(("pretrained", ", ".join(e.label for e in entries if e.provenance["pretrained"] == "True")))
+    return lines
+
+
+def _alpha(analysis: BoardAnalysis) -> float:
+    return analysis.ranking.nemenyi.alpha if analysis.ranking else 0.05
+
+
+def leakage_text(analysis: BoardAnalysis) -> str:
+    """The leakage verdict of a board in one line."""
+    board = analysis.board
+    if board.leakage is None:
+        return (f"{LEAKY}: {PROTOCOLS[board.plan.protocol][0]}" if board.plan.leaky
+                else "no stored audit (run directory from an older ferbench)")
+    if board.leaky:
+        return f"{LEAKY}: " + "; ".join(board.leakage.summary(warnings=False))
+    return "audited, no leak found" + ("; " + "; ".join(board.leakage.summary()) if board.leakage.summary() else "")
+
+
+def title(analysis: BoardAnalysis) -> str:
+    """Board title: data set, protocol, k, and LEAKY when it leaks."""
+    plan = analysis.board.plan
+    folds = "official split" if plan.protocol == "official" else f"{plan.k}-fold"
+    text = f"{plan.dataset}, {plan.protocol} protocol, {folds}, seed {plan.seed}"
+    return f"{text} — {LEAKY}" if analysis.board.leaky else text
+
+
+def main_table(analysis: BoardAnalysis) -> list[dict[str, Any]]:
+    """Rows of the leaderboard, best first: display strings plus ``bold`` (metric -> bool)."""
+    summary = analysis.summary
+    primary = analysis.primary
+    order = summary.sort_values(f"{primary}_mean", ascending=False, na_position="last").index
+    k = analysis.board.plan.k
+    rows = []
+    for label in order:
+        row = summary.loc[label]
+        cells: dict[str, Any] = {
+            "model": label,
+            "folds": f"{int(row['folds'])}/{k}" + (f" ({int(row['failed'])} failed)" if row["failed"] else ""),
+        }
+        for metric in analysis.metrics:
+            mean, sd = row.get(f"{metric}_mean"), row.get(f"{metric}_sd")
+            cells[metric] = percent(mean) + ("" if sd is None or not math.isfinite(sd) else f" ± {percent(sd)}")
+        cells["t_ci"] = _interval(row, primary, "t")
+        cells["boot_ci"] = _interval(row, primary, "boot")
+        cells["pooled"] = percent(row.get(f"{primary}_pooled"))
+        cells["rank"] = "–" if not math.isfinite(row["rank"]) else f"{row['rank']:.2f}"
+        cells["leakage"] = LEAKY if analysis.board.leaky else "clean"
+        cells["bold"] = {metric: analysis.best.get(metric) == label for metric in analysis.metrics}
+        rows.append(cells)
+    return rows
+
+
+def _interval(row: pd.Series, metric: str, kind: str) -> str:
+    low, high = row.get(f"{metric}_{kind}_low"), row.get(f"{metric}_{kind}_high")
+    if low is None or not (math.isfinite(low) and math.isfinite(high)):
+        return "–"
+    return f"{percent(low)}–{percent(high)}"
+
+
+def columns(analysis: BoardAnalysis) -> list[tuple[str, str]]:
+    """(key, header) of the leaderboard's columns."""
+    primary = metric_label(analysis.primary)
+    return ([("model", "model"), ("folds", "folds")]
+            + [(m, f"{metric_label(m)} %") for m in analysis.metrics]
+            + [("t_ci", f"{primary} 95% CI (t)"), ("boot_ci", f"{primary} 95% CI (bootstrap)"),
+               ("pooled", f"pooled {primary} %"), ("rank", "mean rank"), ("leakage", "leakage")])
+
+
+def pair_table(analysis: BoardAnalysis) -> list[dict[str, str]]:
+    """Pairwise comparisons on the primary metric, raw and Holm-adjusted p-values."""
+    pairs = analysis.pairs.get(analysis.primary)
+    if pairs is None or pairs.empty:
+        return []
+    return [{
+        "a": row["a"], "b": row["b"],
+        "difference": f"{100 * row['mean_difference']:+.1f}" if math.isfinite(row["mean_difference"]) else "–",
+        "nb": pvalue(row["nb_p"]), "nb_holm": pvalue(row["nb_p_holm"]),
+        "wilcoxon": pvalue(row["wilcoxon_p"]), "wilcoxon_holm": pvalue(row["wilcoxon_p_holm"]),
+        "mcnemar_bc": ("–" if not math.isfinite(row["mcnemar_b"])
+                       else f"{int(row['mcnemar_b'])}/{int(row['mcnemar_c'])}"),
+        "mcnemar": pvalue(row["mcnemar_p"]), "mcnemar_holm": pvalue(row["mcnemar_p_holm"]),
+        "ttest": pvalue(row["ttest_p"]),
+    } for _, row in pairs.iterrows()]
+
+
+PAIR_COLUMNS = [
+    ("a", "A"), ("b", "B"), ("difference", "A − B (points)"),
+    ("nb", "corrected t p"), ("nb_holm", "corrected t p (Holm)"),
+    ("wilcoxon", "Wilcoxon p"), ("wilcoxon_holm", "Wilcoxon p (Holm)"),
+    ("mcnemar_bc", "McNemar b/c"), ("mcnemar", "McNemar p"), ("mcnemar_holm", "McNemar p (Holm)"),
+    ("ttest", "paired t p (uncorrected; extra)"),
+]
+
+
+def ranking_text(ranking: Ranking | None) -> str:
+    """One paragraph: Friedman, Iman–Davenport, Nemenyi CD, and how independent the blocks are."""
+    if ranking is None:
+        return ""
+    f, n = ranking.friedman, ranking.nemenyi
+    caveat = ("" if ranking.independent else
+              " Folds of one data set share training data, so these blocks are not independent: "
+              "read the ranks as indicative, and the corrected t-tests above as the test.")
+    return (f"Friedman over {f.n_blocks} blocks ({ranking.blocks}), {f.n_models} models, on "
+            f"{metric_label(ranking.metric)}: χ²_F = {f.chi2:.3f}, p = {pvalue(f.chi2_pvalue)}; "
+            f"Iman–Davenport F = {f.f:.3f}, p = {pvalue(f.f_pvalue)}. Nemenyi critical difference "
+            f"(α = {n.alpha:g}) = {n.cd:.3f} ranks." + caveat)
+
+
+# ---------------------------------------------------------------- escaping
+
+_MD = str.maketrans({"|": r"\|", "\\": "\\\\", "*": r"\*", "_": r"\_", "`": r"\`", "[": r"\[",
+                     "]": r"\]", "<": "&lt;", ">": "&gt;", "&": "&amp;", "#": r"\#"})
+_TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+        "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+        "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}"}
+_TEX_TEXT = {"±": r"$\pm$", "–": "--", "−": "$-$", "α": r"$\alpha$", "χ²": r"$\chi^2$", "—": "---",
+             "²": r"\textsuperscript{2}"}
+
+
+def escape_markdown(text: str) -> str:
+    """``text`` as literal Markdown (also safe where Markdown is rendered to HTML)."""
+    return str(text).translate(_MD).replace("\n", " ")
+
+
+def escape_latex(text: str) -> str:
+    """``text`` as literal LaTeX text (special characters and the few non-ASCII signs we print)."""
+    out = "".join(_TEX.get(char, char) for char in str(text))
+    for plain, tex in _TEX_TEXT.items():
+        out = out.replace(plain, tex)
+    return out
+
+
+# ---------------------------------------------------------------- renderers
+
+def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def markdown(analyses: list[BoardAnalysis], across: Ranking | None = None,
+             figures: Callable[[BoardAnalysis], dict[str, str]] | None = None) -> str:
+    """The whole leaderboard as Markdown; ``figures`` maps a board to {caption: relative path}."""
+    out = ["# ferbench leaderboard", ""]
+    for analysis in analyses:
+        out += [f"## {escape_markdown(title(analysis))}", ""]
+        if analysis.board.leaky:
+            out += [f"> **{LEAKY}**: {escape_markdown(leakage_text(analysis))}. These scores are not "
+                    "a subject-independent estimate.", ""]
+        out += [f"- **{name}**: {escape_markdown(value)}" for name, value in provenance(analysis)]
+        out.append("")
+        keys = columns(analysis)
+        rows = []
+        for row in main_table(analysis):
+            cells = []
+            for key, _ in keys:
+                text = escape_markdown(row[key])
+                if key == "leakage" and row[key] == LEAKY:
+                    text = f"**{LEAKY}**"
+                cells.append(f"**{text}**" if row["bold"].get(key) else text)
+            rows.append(cells)
+        out += _md_table([escape_markdown(h) for _, h in keys], rows)
+        out += ["", _bold_note(analysis), ""]
+        pairs = pair_table(analysis)
+        if pairs:
+            out += [f"Pairwise comparisons on {metric_label(analysis.primary)} (p-values; Holm "
+                    "adjusts within each test's family of pairs):", ""]
+            out += _md_table([escape_markdown(h) for _, h in PAIR_COLUMNS],
+                             [[escape_markdown(p[key]) for key, _ in PAIR_COLUMNS] for p in pairs])
+            out.append("")
+        if analysis.ranking:
+            out += [escape_markdown(ranking_text(analysis.ranking)), ""]
+        out += [f"- {escape_markdown(note)}" for note in analysis.notes]
+        if figures:
+            out += [f"![{escape_markdown(caption)}]({path})" for caption, path in figures(analysis).items()]
+        out.append("")
+    if across is not None:
+        out += ["## Across data sets", "", escape_markdown(ranking_text(across)), ""]
+        out += _md_table(["model", "mean rank"], [[escape_markdown(label), f"{rank:.2f}"]
+                                                   for label, rank in across.friedman.ranks.items()])
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _bold_note(analysis: BoardAnalysis) -> str:
+    bold = [metric_label(m) for m, label in analysis.best.items() if label]
+    where = f" (here: {', '.join(bold)})" if bold else " (here: none)"
+    return (f"Bold: the best model in a column, only where it beats every other model significantly "
+            f"({analysis.test}, α = {_alpha(analysis):g}){where}. Mean ± sd over folds, in %.")
+
+
+def csv(analyses: list[BoardAnalysis]) -> str:
+    """Every number of every board, one row per model per board, with provenance columns."""
+    frames = []
+    for analysis in analyses:
+        plan = analysis.board.plan
+        frame = analysis.summary.reset_index()
+        frame.insert(0, "seed", plan.seed)
+        frame.insert(0, "k", plan.k)
+        frame.insert(0, "protocol", plan.protocol)
+        frame.insert(0, "dataset", plan.dataset)
+        frame["leaky"] = analysis.board.leaky
+        frame["fingerprint"] = plan.fingerprint
+        for metric in analysis.metrics:
+            frame[f"{metric}_best_significant"] = frame["label"] == analysis.best.get(metric)
+        for name in ("ferbench", "commit", "torch", "device", "threads", "precision", "selection"):
+            frame[name] = [analysis.board.entries[label].provenance[name] for label in frame["label"]]
+        frame["recipe_details"] = [recipe_text(analysis.board.entries[label].recipe) for label in frame["label"]]
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True).to_csv(index=False)
+
+
+def pairs_csv(analyses: list[BoardAnalysis]) -> str:
+    """Every pairwise test of every board and metric."""
+    frames = [pairs.assign(dataset=a.board.plan.dataset, protocol=a.board.plan.protocol, k=a.board.plan.k,
+                           seed=a.board.plan.seed, metric=metric)
+              for a in analyses for metric, pairs in a.pairs.items() if not pairs.empty]
+    if not frames:
+        return "no pairwise comparisons (fewer than two complete models on every board)\n"
+    frame = pd.concat(frames, ignore_index=True)
+    first = ["dataset", "protocol", "k", "seed", "metric"]
+    return frame[first + [c for c in frame.columns if c not in first]].to_csv(index=False)
+
+
+def latex(analyses: list[BoardAnalysis]) -> str:
+    """One booktabs ``table`` per board (needs ``\\usepackage{booktabs}``)."""
+    out = ["% ferbench leaderboard; needs \\usepackage{booktabs}", ""]
+    for analysis in analyses:
+        keys = [(key, header) for key, header in columns(analysis) if key not in ("t_ci", "boot_ci")]
+        caption = escape_latex(title(analysis)) + ". " + escape_latex(
+            "; ".join(f"{name}: {value}" for name, value in provenance(analysis))) + ". " + escape_latex(
+            _bold_note(analysis))
+        if analysis.board.leaky:
+            caption = r"\textbf{" + LEAKY + "}: " + caption
+        out += [r"\begin{table}[t]", r"\centering", r"\small",
+                r"\caption{" + caption + "}",
+                r"\begin{tabular}{l" + "r" * (len(keys) - 1) + "}", r"\toprule",
+                " & ".join(escape_latex(header) for _, header in keys) + r" \\", r"\midrule"]
+        for row in main_table(analysis):
+            cells = []
+            for key, _ in keys:
+                text = escape_latex(row[key])
+                if row["bold"].get(key) or (key == "leakage" and row[key] == LEAKY):
+                    text = r"\textbf{" + text + "}"
+                cells.append(text)
+            out.append(" & ".join(cells) + r" \\")
+        out += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+    return "\n".join(out)

@@ -1,0 +1,319 @@
+"""`ferbench report`: merging run directories, statistics in the tables, formats, escaping.
+
+Most run directories here are written through ``RunStore`` with predictions whose accuracy we
+choose, so which differences are significant is known; one test reports a real (tiny) run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import make_dataset
+
+from ferbench import stats
+from ferbench.errors import UserError
+from ferbench.jobs import Job, JobResult, plan_digest, score
+from ferbench.leakage import audit
+from ferbench.protocols import assign_folds
+from ferbench.registry import get_registry
+from ferbench.report import build_report, collect
+from ferbench.report.tables import escape_latex, escape_markdown
+from ferbench.specs import Recipe
+from ferbench.store import RunStore
+
+HOSTILE = "<script>alert(1)</script>"
+TEXY = "50%_&_{x}"
+
+
+def write_run(root, accuracy: dict[str, float], *, protocol="subject", k=5, seed=0, n_subjects=10,
+              plan=None, epochs=3, fail=()):
+    """A run directory whose model ``m`` answers correctly with probability ``accuracy[m]``.
+
+    Each model's correctness is drawn independently per sample (seeded by the model name), so
+    two models with the same accuracy differ only by chance. ``fail`` lists (model, fold) jobs
+    recorded as failed.
+    """
+    dataset = make_dataset(n_subjects=n_subjects, per_subject=6, n_classes=3)
+    plan = plan or assign_folds(dataset, protocol, k, seed)
+    store = RunStore(root)
+    store.save_plan(plan)
+    report = audit(dataset, plan)
+    store.save_report(report, plan)
+    metrics = get_registry().select("metric", "all")
+    for model, p in accuracy.items():
+        rng = np.random.default_rng(sum(map(ord, model)))
+        for fold in range(plan.k):
+            job = Job(model=model, recipe_name="default", recipe=Recipe(epochs=epochs), dataset=dataset.name,
+                      fingerprint=dataset.fingerprint, protocol=protocol, k=plan.k, fold=fold, run_seed=seed,
+                      plan_digest=plan_digest(plan))
+            info = {"device": "cpu", "threads": 2, "precision": "fp32", "leaky": report.leaky,
+                    "selection": "fixed budget: last epoch", "classes": list(dataset.classes),
+                    "versions": {"ferbench": "0.1.0", "ferbench_commit": "abc123", "torch": "2.x"},
+                    "curves": {"train_loss": list(np.linspace(1.0, 0.5, epochs))}}
+            if (model, fold) in fail:
+                store.commit(JobResult(job, "failed", info=info, error="RuntimeError: boom\n\ntraceback"))
+                continue
+            index = plan.test_index(fold)
+            y = dataset.labels[index]
+            right = rng.random(len(index)) < p
+            predicted = np.where(right, y, (y + 1) % 3)
+            proba = np.full((len(index), 3), 0.1)
+            proba[np.arange(len(index)), predicted] = 0.8
+            info |= {"n_train": int(len(plan.train_index(fold))), "n_test": int(len(index))}
+            store.commit(JobResult(job, "ok", score(metrics, y, proba, {}), index, y, proba, info))
+    return plan
+
+
+def test_report_writes_every_format_with_provenance(tmp_path):
+    plan = write_run(tmp_path / "run", {"alpha-net": 0.9, "beta-net": 0.5})
+    outcome = build_report([tmp_path / "run"], tmp_path / "out")
+    names = {path.relative_to(tmp_path / "out").as_posix() for path in outcome.files}
+    assert {"leaderboard.md", "leaderboard.csv", "pairwise.csv", "leaderboard.tex", "index.html"} <= names
+    assert any(name.startswith("figures/") and name.endswith(".png") for name in names)
+    for name in names:
+        assert (tmp_path / "out" / name).stat().st_size > 0
+    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    for needle in ("subject protocol", "k = 5", "seed 0", plan.fingerprint[:16], "adam lr 0.001",
+                   "3 epochs", "0.1.0 (commit abc123)", "cpu, 2 threads, precision fp32",
+                   "fixed budget: last epoch", "corrected resampled t"):
+        assert needle in md, needle
+    table = pd.read_csv(tmp_path / "out" / "leaderboard.csv")
+    assert list(table["label"]) == ["alpha-net", "beta-net"]
+    assert set(table["fingerprint"]) == {plan.fingerprint} and not table["leaky"].any()
+    tex = (tmp_path / "out" / "leaderboard.tex").read_text()
+    assert all(rule in tex for rule in (r"\toprule", r"\midrule", r"\bottomrule"))
+    html = (tmp_path / "out" / "index.html").read_text()
+    assert "data:image/png;base64," in html and "http://" not in html and "https://" not in html
+
+
+def test_tables_carry_the_statistics_module_numbers(tmp_path):
+    write_run(tmp_path / "run", {"a": 0.8, "b": 0.6, "c": 0.55}, k=5)
+    analysis = build_report([tmp_path / "run"], tmp_path / "out").analyses[0]
+    board = analysis.board
+    fold_scores = pd.DataFrame({label: board.entries[label].scores["accuracy"] for label in "abc"})
+    ratio = board.test_train_ratio()
+    assert ratio == pytest.approx(np.mean([board.entries["a"].n_test[f] / board.entries["a"].n_train[f]
+                                           for f in range(5)]))
+    row = analysis.pairs["accuracy"].set_index(["a", "b"]).loc[("a", "c")]
+    direct = stats.corrected_ttest(fold_scores["a"], fold_scores["c"], ratio)
+    assert row["nb_p"] == pytest.approx(direct.pvalue) and row["nb_t"] == pytest.approx(direct.statistic)
+    raw = analysis.pairs["accuracy"]["nb_p"].to_numpy()
+    assert analysis.pairs["accuracy"]["nb_p_holm"].to_numpy() == pytest.approx(stats.holm(raw))
+    summary = stats.summarize(fold_scores["b"])
+    assert analysis.summary.loc["b", "accuracy_mean"] == pytest.approx(summary.mean)
+    assert analysis.summary.loc["b", "accuracy_t_low"] == pytest.approx(summary.t_low)
+    pooled = board.entries["a"].predictions
+    assert analysis.summary.loc["a", "accuracy_pooled"] == pytest.approx((pooled.y_true == pooled.y_pred).mean())
+    mcnemar = row["mcnemar_p"]
+    correct = {m: board.entries[m].predictions.sort_values("index") for m in "ac"}
+    direct = stats.mcnemar_test(*((c.y_true == c.y_pred).to_numpy() for c in correct.values()))
+    assert mcnemar == pytest.approx(direct.pvalue)
+    assert analysis.ranking.friedman.ranks.index[0] == "a"
+
+
+def test_best_is_bold_only_where_the_difference_is_significant(tmp_path):
+    write_run(tmp_path / "clear", {"strong": 0.95, "weak": 0.35}, k=10, n_subjects=20)
+    build_report([tmp_path / "clear"], tmp_path / "clear-out")
+    md = (tmp_path / "clear-out" / "leaderboard.md").read_text()
+    strong_row = next(line for line in md.splitlines() if line.startswith("| strong"))
+    assert strong_row.split("|")[3].strip().startswith("**")  # the accuracy cell
+    assert not any(line.startswith("| weak") and "**" in line for line in md.splitlines())
+
+    write_run(tmp_path / "tied", {"one": 0.6, "two": 0.6}, k=10, n_subjects=20)
+    outcome = build_report([tmp_path / "tied"], tmp_path / "tied-out")
+    assert outcome.analyses[0].best["accuracy"] is None
+    md = (tmp_path / "tied-out" / "leaderboard.md").read_text()
+    assert not any(line.startswith(("| one", "| two")) and "**" in line for line in md.splitlines())
+    assert "(here: none)" in md
+
+
+def test_leaky_results_are_marked_in_every_format(tmp_path):
+    write_run(tmp_path / "run", {"m1": 0.9, "m2": 0.7}, protocol="image")
+    outcome = build_report([tmp_path / "run"], tmp_path / "out")
+    assert outcome.analyses[0].board.leaky
+    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    assert "image protocol, 5-fold, seed 0 — LEAKY" in md and "> **LEAKY**" in md
+    assert all("**LEAKY**" in line for line in md.splitlines() if line.startswith(("| m1 | 5/5", "| m2 | 5/5")))
+    assert pd.read_csv(tmp_path / "out" / "leaderboard.csv")["leaky"].all()
+    tex = (tmp_path / "out" / "leaderboard.tex").read_text()
+    assert r"\caption{\textbf{LEAKY}" in tex and tex.count(r"\textbf{LEAKY} \\") == 2
+    html = (tmp_path / "out" / "index.html").read_text()
+    assert html.count('<span class="leaky">LEAKY</span>') >= 3 and 'class="banner"' in html
+
+
+def _rename_model(run_dir, old: str, new: str) -> None:
+    """Rewrite stored records as if a plugin had named its model ``new``."""
+    for path in run_dir.rglob("fold-*.json"):
+        record = json.loads(path.read_text())
+        if record["config"]["model"] == old:
+            record["config"]["model"] = new
+            path.write_text(json.dumps(record))
+
+
+def test_names_from_plugins_are_escaped_in_html_latex_and_markdown(tmp_path):
+    write_run(tmp_path / "run", {"evil": 0.8, "texy": 0.6})
+    _rename_model(tmp_path / "run", "evil", HOSTILE)
+    _rename_model(tmp_path / "run", "texy", TEXY)
+    build_report([tmp_path / "run"], tmp_path / "out")
+    html = (tmp_path / "out" / "index.html").read_text()
+    assert HOSTILE not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert html.count("<script>") == 1  # only ferbench's own sorting script
+    tex = (tmp_path / "out" / "leaderboard.tex").read_text()
+    assert TEXY not in tex and r"50\%\_\&\_\{x\}" in tex
+    assert r"\textless{}script\textgreater{}" in tex
+    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    assert HOSTILE not in md and "&lt;script&gt;" in md
+    assert escape_latex("a\\b~c^d$e#f") == r"a\textbackslash{}b\textasciitilde{}c\textasciicircum{}d\$e\#f"
+    assert escape_markdown("a|b*c_d") == r"a\|b\*c\_d"
+
+
+def test_html_escapes_free_text_such_as_errors(tmp_path):
+    write_run(tmp_path / "run", {"m1": 0.8, "m2": 0.6}, fail={("m2", 1)})
+    for path in (tmp_path / "run").rglob("fold-1.json"):
+        record = json.loads(path.read_text())
+        if record["status"] == "failed":
+            record["error"] = f"ValueError: bad {HOSTILE}\n\ntraceback"
+            path.write_text(json.dumps(record))
+    outcome = build_report([tmp_path / "run"], tmp_path / "out")
+    html = (tmp_path / "out" / "index.html").read_text()
+    assert HOSTILE not in html and "m2, fold 1: failed (ValueError: bad &lt;script&gt;" in html
+    analysis = outcome.analyses[0]
+    assert analysis.board.complete() == ["m1"] and analysis.pairs["accuracy"].empty
+    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    assert "| m2 | 4/5 (1 failed) |" in md and "not compared" in md
+
+
+def test_runs_on_the_same_folds_merge_into_one_board(tmp_path):
+    plan = write_run(tmp_path / "first", {"old-model": 0.7})
+    write_run(tmp_path / "later", {"new-model": 0.8}, plan=plan)
+    boards = collect([tmp_path / "first", tmp_path / "later"])
+    assert len(boards) == 1 and set(boards[0].entries) == {"old-model", "new-model"}
+    assert boards[0].sources == [tmp_path / "first", tmp_path / "later"]
+    outcome = build_report([tmp_path / "first", tmp_path / "later"], tmp_path / "out")
+    assert len(outcome.analyses[0].pairs["accuracy"]) == 1
+
+
+def test_results_on_different_fold_assignments_are_refused(tmp_path):
+    plan = write_run(tmp_path / "first", {"m1": 0.7})
+    shuffled = np.random.default_rng(1).permutation(plan.test_fold)
+    other = type(plan)(**{**plan.__dict__, "test_fold": shuffled})
+    write_run(tmp_path / "second", {"m2": 0.7}, plan=other)
+    with pytest.raises(UserError, match="assign folds differently .* not paired"):
+        collect([tmp_path / "first", tmp_path / "second"])
+
+
+def test_two_different_results_for_one_job_are_refused(tmp_path):
+    plan = write_run(tmp_path / "first", {"m1": 0.7})
+    write_run(tmp_path / "second", {"m1": 0.7}, plan=plan, epochs=4)
+    with pytest.raises(UserError, match="different results for m1 on fold 0"):
+        collect([tmp_path / "first", tmp_path / "second"])
+    assert len(collect([tmp_path / "first", tmp_path / "first"])[0].entries) == 1
+
+
+def test_several_data_sets_are_ranked_with_data_sets_as_blocks(tmp_path):
+    write_run(tmp_path / "run", {"a": 0.9, "b": 0.7, "c": 0.5})
+    # A second "data set": the same fabricated results under another name and fingerprint.
+    for path in sorted((tmp_path / "run").rglob("*.json")):
+        text = path.read_text().replace('"tiny"', '"tiny2"')
+        target = path.parent / path.name.replace("tiny-", "tiny2-")
+        if "/jobs/" in path.as_posix():
+            target = tmp_path / "run" / path.relative_to(tmp_path / "run").as_posix().replace("/tiny/", "/tiny2/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        if path.suffix == ".json" and "/jobs/" in path.as_posix():
+            npz = path.with_suffix(".npz")
+            target.with_suffix(".npz").write_bytes(npz.read_bytes())
+    outcome = build_report([tmp_path / "run"], tmp_path / "out")
+    assert [a.board.key for a in outcome.analyses] == ["tiny-subject-k5-s0", "tiny2-subject-k5-s0"]
+    assert outcome.across is not None and outcome.across.independent
+    assert outcome.across.friedman.n_blocks == 2 and list(outcome.across.friedman.ranks.index) == ["a", "b", "c"]
+    assert (tmp_path / "out" / "figures" / "across-datasets-cd.png").exists()
+    assert "## Across data sets" in (tmp_path / "out" / "leaderboard.md").read_text()
+
+
+def test_report_command_prints_tables_and_names_bad_input(cli, tmp_path):
+    write_run(tmp_path / "run", {"m1": 0.8, "m2": 0.6})
+    status, out, _ = cli("report", tmp_path / "run", "--out", tmp_path / "out")
+    assert status == 0 and "m1" in out and "pairwise on accuracy" in out and "wrote" in out
+    status, _, err = cli("report", tmp_path / "nothing-here", "--out", tmp_path / "out")
+    assert status == 2 and "nothing-here does not exist" in err
+    status, _, err = cli("report", tmp_path / "run", "--out", tmp_path / "out", "--metric", "kappa")
+    assert status == 2 and "metric 'kappa' is not in the results" in err
+    status, _, err = cli("report", tmp_path / "run", "--out", tmp_path / "out", "--alpha", "5")
+    assert status == 2 and "--alpha must be between 0 and 1" in err
+
+
+@pytest.mark.slow
+def test_report_of_a_real_run(cli, tmp_path):
+    assert cli("run", "--models", "smallcnn", "--folds", "3", "--epochs", "1", "--out", tmp_path / "run")[0] == 0
+    assert cli("run", "--models", "smallcnn", "--folds", "3", "--epochs", "1", "--lr", "0.01",
+               "--out", tmp_path / "run2")[0] == 0
+    status, _, err = cli("report", tmp_path / "run", tmp_path / "run2", "--out", tmp_path / "out")
+    assert status == 2 and "different results for smallcnn" in err
+    status, out, _ = cli("report", tmp_path / "run", "--out", tmp_path / "out")
+    assert status == 0
+    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    assert "| smallcnn | 3/3 |" in md and "smallcnn: default (adam" in md
+    assert (tmp_path / "out" / "figures" / "synthetic-subject-k3-s0" / "confusion-smallcnn.png").exists()
+
+
+def _chromium():
+    """Playwright driving Debian's chromium; where FERBENCH_REQUIRE_BROWSER is set (.ci/run) its absence fails."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    if browser is None or sync_playwright is None:
+        message = "needs Debian's chromium and the playwright package (.ci/run installs both)"
+        if os.environ.get("FERBENCH_REQUIRE_BROWSER"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return browser, sync_playwright
+
+
+def test_html_page_opens_in_headless_chromium_sorts_and_shows_its_images(tmp_path):
+    browser, sync_playwright = _chromium()
+    write_run(tmp_path / "run", {"zeta": 0.9, "alpha": 0.5, "mid": 0.7})
+    _rename_model(tmp_path / "run", "mid", HOSTILE)
+    build_report([tmp_path / "run"], tmp_path / "out")
+    problems = []
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=browser, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        page = chromium.new_page(viewport={"width": 1280, "height": 900})
+        page.on("console", lambda message: problems.append(f"{message.type}: {message.text}"))
+        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+        page.on("dialog", lambda dialog: problems.append(f"dialog: {dialog.message}"))
+        page.on("request", lambda request: None if request.url.startswith(("file:", "data:"))
+                else problems.append(f"network request: {request.url}"))
+        page.goto((tmp_path / "out" / "index.html").as_uri())
+        page.wait_for_load_state("load")
+
+        def models() -> list[str]:
+            return page.locator("table.leaderboard tbody tr td:first-child").all_inner_texts()
+
+        assert models() == ["zeta", HOSTILE, "alpha"]  # best first; the hostile name is text
+        header = page.locator("table.leaderboard th").nth(0)
+        header.click()
+        assert models() == sorted(models()) and models()[0] == HOSTILE
+        header.click()
+        assert models() == ["zeta", "alpha", HOSTILE]
+        accuracy = page.locator("table.leaderboard th").nth(2)
+        assert accuracy.inner_text() == "accuracy %"
+        accuracy.click()
+        assert models() == ["alpha", HOSTILE, "zeta"]
+        images = page.locator("img")
+        assert images.count() >= 7  # CD diagram, and a confusion matrix, ROC and curves per model
+        widths = page.eval_on_selector_all("img", "images => images.map(i => i.complete && i.naturalWidth)")
+        assert all(width > 100 for width in widths), widths
+        page.screenshot(path=tmp_path / "leaderboard.png", full_page=True)
+        chromium.close()
+    assert problems == []
+    assert (tmp_path / "leaderboard.png").read_bytes().startswith(b"\x89PNG")
