@@ -17,9 +17,11 @@ from typing import Any
 import pandas as pd
 
 from ferbench.engine.device import select_device
+from ferbench.engine.train import COMPILE_MODES
 from ferbench.errors import UserError
 from ferbench.factory import load_dataset
-from ferbench.jobs import Job, JobResult, plan_digest, run_job
+from ferbench.execution import Outcome, Task, remember_dataset
+from ferbench.jobs import Job, plan_digest
 from ferbench.leakage import DuplicateSearch, LeakageReport, audit
 from ferbench.protocols import assign_folds, check_protocol
 from ferbench.registry import get_registry
@@ -45,8 +47,8 @@ class Reporter:
     def epoch(self, epoch: int, epochs: int, loss: float) -> None:
         """An epoch of the current job finished."""
 
-    def job_finished(self, result: JobResult) -> None:
-        """A job's result was committed."""
+    def job_finished(self, outcome: Outcome) -> None:
+        """A job's result was committed (``outcome.status`` is ``ok`` or ``failed``)."""
 
 
 @dataclass
@@ -56,7 +58,7 @@ class RunOutcome:
     run_dir: Path
     ran: int
     skipped: int
-    failed: list[JobResult] = field(default_factory=list)
+    failed: list[Outcome] = field(default_factory=list)
     jobs: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
@@ -138,6 +140,9 @@ def run_benchmark(
     allow_leaky: bool = False,
     search: DuplicateSearch | None = None,
     pretrained: bool = False,
+    executor: str = "local",
+    executor_options: Mapping[str, Any] | None = None,
+    compile_mode: str = "none",
 ) -> RunOutcome:
     """Train and evaluate ``models`` × ``datasets`` × ``folds`` into the run directory ``out``
     (default ``runs/<protocol>-k<folds>-s<seed>``).
@@ -152,9 +157,18 @@ def run_benchmark(
     ``pretrained`` builds every model with its pretrained weights, read from local files only;
     each model is built once before any data is loaded, so missing weights fail at once.
 
+    ``compile_mode`` trains through ``torch.compile`` (``reduce-overhead``: CUDA graphs);
+    it is part of each job's configuration.
+
+    ``executor`` (a registered executor: ``local``, ``slurm``, ...) runs the jobs, created with
+    ``executor_options`` (``local``: ``workers``, ``threads``). The run directory is locked
+    for the whole call: a second run on it is refused while this one works.
+
     Finished jobs (same config hash) are skipped unless ``force``; failed jobs are retried.
     """
     check_protocol(protocol, folds)
+    if compile_mode not in COMPILE_MODES:
+        raise UserError(f"--compile must be one of {', '.join(COMPILE_MODES)}; got {compile_mode!r}.")
     reporter = reporter or Reporter()
     if protocol == "official" and folds != 1:
         reporter.note(f"--protocol official has one fold (the data set's own split); --folds {folds} "
@@ -166,74 +180,75 @@ def run_benchmark(
     data_dirs = dict(data_dirs or {})
     model_specs = registry.select("model", models)
     dataset_specs = registry.select("dataset", datasets)
-    metric_specs = registry.select("metric", "all")
+    registry.select("metric", "all")  # fails now, not after training, when no metric is registered
     dataset_options = {name: dict(options) for name, options in (dataset_options or {}).items()}
     for name in (*data_dirs, *dataset_options):
         registry.get("dataset", name)
     recipes = {spec.name: resolve_recipe(spec, recipe, overrides) for spec in model_specs}
+    runner = registry.get("executor", executor).create(**dict(executor_options or {}))
     if pretrained:
         _check_pretrained(model_specs)
-    torch_device = select_device(device)
+    select_device(device)  # an unusable --device fails before any data is loaded
     out = Path(out) if out is not None else Path("runs") / f"{protocol}-k{folds}-s{seed}"
     store = RunStore(out)
 
-    loaded = {}
-    for spec in dataset_specs:
-        dataset = load_dataset(spec.name, data_dirs.get(spec.name), dataset_options.get(spec.name), strict)
-        for line in dataset.notes:
-            reporter.note(f"{spec.name}: {line}")
-        plan = assign_folds(dataset, protocol, folds, seed)
-        store.save_plan(plan, force=force)
-        report = None if force else store.load_report(plan, search.to_dict())
-        if report is None:
-            report = audit(dataset, plan, search, fitted_on_all=spec.fitted_on_all)
-            store.save_report(report, plan)
-        for line in report.summary():
-            reporter.note(f"{spec.name} ({plan.key}): {line}")
-        loaded[spec.name] = (dataset, plan, report)
-        clip_models = [m.name for m in model_specs if m.input == "clip"]
-        if clip_models and dataset.sequences is None:
-            reporter.note(f"skipping {', '.join(clip_models)} on {spec.name}: these models take "
-                          f"clips (frame sequences) and {spec.name} has none")
+    with store.lock():
+        loaded = {}
+        for spec in dataset_specs:
+            dataset = load_dataset(spec.name, data_dirs.get(spec.name), dataset_options.get(spec.name), strict)
+            for line in dataset.notes:
+                reporter.note(f"{spec.name}: {line}")
+            plan = assign_folds(dataset, protocol, folds, seed)
+            store.save_plan(plan, force=force)
+            report = None if force else store.read_report(plan, search.to_dict())
+            if report is None:
+                report = audit(dataset, plan, search, fitted_on_all=spec.fitted_on_all)
+                store.save_report(report, plan)
+            for line in report.summary():
+                reporter.note(f"{spec.name} ({plan.key}): {line}")
+            loaded[spec.name] = (dataset, plan, report)
+            clip_models = [m.name for m in model_specs if m.input == "clip"]
+            if clip_models and dataset.sequences is None:
+                reporter.note(f"skipping {', '.join(clip_models)} on {spec.name}: these models take "
+                              f"clips (frame sequences) and {spec.name} has none")
 
-    _refuse_leaky([(report, store.report_path(plan)) for _, plan, report in loaded.values()],
-                  allow_leaky)
-    jobs = [
-        (Job(
-            model=model.name, recipe_name=recipe, recipe=recipes[model.name].for_dataset(name),
-            dataset=name,
-            fingerprint=dataset.fingerprint, protocol=protocol, k=folds, fold=fold,
-            run_seed=seed, plan_digest=plan_digest(plan), pretrained=pretrained,
-        ), model)
-        for name, (dataset, plan, _) in loaded.items()
-        for fold in range(folds)
-        for model in model_specs
-        if model.input == "image" or dataset.sequences is not None
-    ]
-    if not jobs:
-        raise UserError("nothing to run: every selected model takes clips and no selected data set "
-                        "has sequences. Pick an image model or a data set with sequences.")
-    if not force:
-        _refuse_to_replace(store, [job for job, _ in jobs])
-    store.write_config({
-        "models": [s.name for s in model_specs], "datasets": [s.name for s in dataset_specs],
-        "protocol": protocol, "folds": folds, "seed": seed, "recipe": recipe,
-        "overrides": overrides, "device": device,
-        "data_dirs": {k: str(v) for k, v in data_dirs.items()},
-        "dataset_options": json.loads(json.dumps(dataset_options, default=repr)), "strict": strict,
-        "allow_leaky": allow_leaky, "duplicate_search": search.to_dict(), "pretrained": pretrained,
-    })
-    pending = [(job, model) for job, model in jobs if force or not store.is_done(job)]
-    reporter.planned(len(jobs), len(jobs) - len(pending))
-    failed = []
-    for job, model in pending:
-        dataset, plan, report = loaded[job.dataset]
-        reporter.job_started(job)
-        result = run_job(job, dataset, plan, model, metric_specs, torch_device, reporter.epoch, report)
-        store.commit(result)
-        reporter.job_finished(result)
-        if result.status != "ok":
-            failed.append(result)
+        _refuse_leaky([(report, store.report_path(plan)) for _, plan, report in loaded.values()],
+                      allow_leaky)
+        jobs = [
+            (Job(
+                model=model.name, recipe_name=recipe, recipe=recipes[model.name].for_dataset(name),
+                dataset=name,
+                fingerprint=dataset.fingerprint, protocol=protocol, k=folds, fold=fold,
+                run_seed=seed, plan_digest=plan_digest(plan), pretrained=pretrained,
+                compile_mode=compile_mode,
+            ), model)
+            for name, (dataset, plan, _) in loaded.items()
+            for fold in range(folds)
+            for model in model_specs
+            if model.input == "image" or dataset.sequences is not None
+        ]
+        if not jobs:
+            raise UserError("nothing to run: every selected model takes clips and no selected data set "
+                            "has sequences. Pick an image model or a data set with sequences.")
+        if not force:
+            _refuse_to_replace(store, [job for job, _ in jobs])
+        store.write_config({
+            "models": [s.name for s in model_specs], "datasets": [s.name for s in dataset_specs],
+            "protocol": protocol, "folds": folds, "seed": seed, "recipe": recipe,
+            "overrides": overrides, "device": device,
+            "data_dirs": {k: str(v) for k, v in data_dirs.items()},
+            "dataset_options": json.loads(json.dumps(dataset_options, default=repr)), "strict": strict,
+            "allow_leaky": allow_leaky, "duplicate_search": search.to_dict(), "pretrained": pretrained,
+            "compile_mode": compile_mode, "executor": executor,
+            "executor_options": {k: str(v) for k, v in (executor_options or {}).items()},
+        })
+        pending = [job for job, _ in jobs if force or not store.is_done(job)]
+        reporter.planned(len(jobs), len(jobs) - len(pending))
+        tasks = [Task(job, str(out), None if data_dirs.get(job.dataset) is None else str(data_dirs[job.dataset]),
+                      dataset_options.get(job.dataset, {}), strict, device) for job in pending]
+        for task in tasks:
+            remember_dataset(task, loaded[task.job.dataset][0])
+        failed = [outcome for outcome in runner.run(tasks, reporter) if outcome.status != "ok"]
 
     table = load_jobs(out)
     hashes = {job.config_hash for job, _ in jobs}

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import pluggy
 
-from ferbench.specs import DatasetSpec, MetricSpec, ModelSpec
+from ferbench.specs import DatasetSpec, ExecutorSpec, MetricSpec, ModelSpec
 
 PROJECT = "ferbench"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -92,4 +92,23 @@ def ferbench_metrics() -> list[MetricSpec]:
     ``y_true`` int labels (N,), ``proba`` float probabilities (N, n_classes) from one test
     fold. Return ``float('nan')`` where the metric is undefined on that fold rather than raise.
     Every registered metric is computed for every job.
+    """
+
+
+@hookspec
+def ferbench_executors() -> list[ExecutorSpec]:
+    """Return the executors this plugin provides: where and how ``ferbench run`` runs its jobs.
+
+    Each :class:`~ferbench.specs.ExecutorSpec` needs a ``name`` and a ``create(**options)``
+    callable (options come from ``ferbench run --executor NAME --executor-option KEY=VALUE``)
+    returning an object with ``run(tasks, reporter) -> list[Outcome]``. ``tasks`` are
+    :class:`ferbench.execution.Task` objects: plain picklable data. Run each, in any process
+    or on any machine that sees the run directory, by calling
+    ``ferbench.execution.execute(task)``: it trains, scores and commits the job's result
+    atomically and returns its :class:`~ferbench.execution.Outcome`. Call
+    ``reporter.job_finished(outcome)`` as each ends. When a process dies before ``execute``
+    returns (killed, out of host memory, a lost node), commit its job as failed with
+    ``ferbench.execution.record_lost(store, task.job, why)`` so that the run directory says
+    what happened and a re-run retries it. ferbench's own ``local`` and ``slurm`` executors
+    are registered exactly this way.
     """

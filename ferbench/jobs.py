@@ -7,12 +7,15 @@ receives it (invariant 1 of an honest evaluation).
 from __future__ import annotations
 
 import functools
+import gc
 import hashlib
 import json
+import math
 import platform
 import subprocess
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
@@ -21,11 +24,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from ferbench.data import Dataset
 from ferbench.engine.device import precision_for, seed_everything
 from ferbench.engine.predict import predict_proba
-from ferbench.engine.train import EpochCallback, fit
+from ferbench.engine.train import EpochCallback, FitResult, fit
 from ferbench.factory import count_parameters
 from ferbench.leakage.report import LeakageReport
 from ferbench.protocols import FoldPlan
@@ -55,6 +59,7 @@ class Job:
     run_seed: int
     plan_digest: str
     pretrained: bool = False
+    compile_mode: str = "none"
 
     @property
     def seed(self) -> int:
@@ -77,6 +82,7 @@ class Job:
             "plan_digest": self.plan_digest,
             # Only when set, so results of runs from before this option keep their hashes.
             **({"pretrained": True} if self.pretrained else {}),
+            **({"compile_mode": self.compile_mode} if self.compile_mode != "none" else {}),
         }
 
     @property
@@ -143,6 +149,37 @@ def score(metrics: list[MetricSpec], y_true: np.ndarray, proba: np.ndarray,
     return scores
 
 
+def _fit_retrying_oom(job: Job, build: Callable[[], nn.Module], train: Callable[..., FitResult],
+                      info: dict[str, Any]) -> FitResult:
+    """Build the model and ``train(model, recipe=, accumulation=)`` it; once more if out of memory.
+
+    The retry frees the failed attempt, rebuilds the model (``build`` seeds it, so it starts
+    from the same weights) and trains with batches of ``batch_size // 2`` accumulated over
+    ``ceil(batch_size / half)`` steps per optimiser step: the effective batch is the same for an
+    even batch size, a little larger for an odd one. ``info["oom_retry"]`` records the retry.
+    The job's recipe (its config) stays the requested one. A second out-of-memory error, or
+    one at a batch size of 1, propagates.
+    """
+    model = build()
+    info["parameters"] = count_parameters(model)
+    try:
+        return train(model, recipe=job.recipe, accumulation=1)
+    except torch.OutOfMemoryError as error:
+        if job.recipe.batch_size < 2:
+            raise
+        message = (str(error).splitlines() or [""])[0]
+    # Outside the except block, so the failed attempt's traceback (holding its tensors) is gone.
+    del model
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    half = job.recipe.batch_size // 2
+    accumulation = math.ceil(job.recipe.batch_size / half)
+    info["oom_retry"] = {"error": message, "batch_size": half, "accumulation": accumulation,
+                         "effective_batch_size": half * accumulation}
+    return train(build(), recipe=job.recipe.with_overrides(batch_size=half), accumulation=accumulation)
+
+
 def run_job(
     job: Job,
     dataset: Dataset,
@@ -157,6 +194,10 @@ def run_job(
 
     ``leakage`` (the audit of ``plan``) marks the result leaky when it found a leak; without
     one, only a leaky protocol does.
+
+    A fit that runs out of memory is retried once from the same initial weights at half the
+    batch size with gradient accumulation (see ``_fit_retrying_oom``); ``info["oom_retry"]``
+    then says so, while the job's config keeps the requested recipe.
 
     An exception inside the job becomes a ``failed`` result carrying the error, so one bad
     job never loses the others.
@@ -180,17 +221,19 @@ def run_job(
         height, _, channels = dataset.image_shape
         image_size = job.recipe.input_size or height
         train_clips = train.clips() if model_spec.input == "clip" else None
-        seed_everything(job.seed)  # the model's initial weights come from the job's seed
-        model = model_spec.build(
-            num_classes=len(dataset.classes), in_chans=channels, image_size=image_size,
-            **({"pretrained": True} if job.pretrained else {}),
-        )
-        info["parameters"] = count_parameters(model)
-        fitted = fit(
-            model, train.images, train.labels, job.recipe, clips=train_clips,
-            soft_labels=train.soft_labels,
-            device=device, precision=precision, seed=job.seed, on_epoch=on_epoch,
-        )
+
+        def build() -> nn.Module:
+            seed_everything(job.seed)  # the model's initial weights come from the job's seed
+            return model_spec.build(
+                num_classes=len(dataset.classes), in_chans=channels, image_size=image_size,
+                **({"pretrained": True} if job.pretrained else {}),
+            )
+
+        fitted = _fit_retrying_oom(job, build, functools.partial(
+            fit, images=train.images, labels=train.labels, clips=train_clips,
+            soft_labels=train.soft_labels, device=device, precision=precision, seed=job.seed,
+            on_epoch=on_epoch, compile_mode=job.compile_mode,
+        ), info)
         del train
         test_index = plan.test_index(job.fold)
         test = dataset.subset(test_index)

@@ -19,11 +19,12 @@ import pluggy
 
 from ferbench import hookspecs
 from ferbench.errors import UserError, unknown_name_error
-from ferbench.specs import DatasetSpec, MetricSpec, ModelSpec
+from ferbench.specs import DatasetSpec, ExecutorSpec, MetricSpec, ModelSpec
 
 GROUP = "ferbench"
 DISABLE_ENV = "FERBENCH_DISABLE_PLUGINS"
-KINDS: dict[str, type] = {"dataset": DatasetSpec, "model": ModelSpec, "metric": MetricSpec}
+KINDS: dict[str, type] = {"dataset": DatasetSpec, "model": ModelSpec, "metric": MetricSpec,
+                          "executor": ExecutorSpec}
 
 
 @dataclass

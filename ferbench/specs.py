@@ -222,6 +222,19 @@ class MetricSpec:
             raise ValueError(f"MetricSpec name {self.name!r} is reserved for a result column; rename it.")
 
 
+@dataclass(frozen=True)
+class ExecutorSpec:
+    """Where jobs run: ``create(**options)`` returns an object with
+    ``run(tasks, reporter) -> list[Outcome]`` (see :mod:`ferbench.execution`)."""
+
+    name: str
+    create: Callable[..., Any]
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        _check_name(self.name, "ExecutorSpec")
+
+
 #: Result-table columns a metric must not shadow.
 RESERVED_METRIC_NAMES = frozenset({
     "model", "dataset", "protocol", "k", "seed", "fold", "recipe", "leaky", "status", "metric",

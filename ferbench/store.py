@@ -16,10 +16,15 @@ npz carries the config hash of the JSON it belongs to.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
 import json
 import os
 import secrets
+import socket
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -132,18 +137,55 @@ class RunStore:
         record = {**report.to_dict(), "plan_digest": plan_digest(plan)}
         atomic_write(self.report_path(plan), json.dumps(record, indent=1).encode())
 
-    def load_report(self, plan: FoldPlan, search: dict[str, Any]) -> LeakageReport | None:
-        """The stored report of this exact plan and near-duplicate search, or None."""
+    def read_report(self, plan: FoldPlan, search: dict[str, Any] | None = None) -> LeakageReport | None:
+        """The stored report of this exact plan (and, if given, near-duplicate search), or None."""
         try:
             record = json.loads(self.report_path(plan).read_text())
         except (FileNotFoundError, json.JSONDecodeError):
             return None
-        if record.pop("plan_digest", None) != plan_digest(plan) or record.get("search") != search:
+        if record.pop("plan_digest", None) != plan_digest(plan):
+            return None
+        if search is not None and record.get("search") != search:
             return None
         try:
             return LeakageReport.from_dict(record)
         except TypeError:  # written by another version of ferbench
             return None
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the run directory for one coordinating ``ferbench run`` at a time.
+
+        A second one gets a :class:`UserError` naming the holder. The lock is the kernel's
+        (``flock``), so it is released when its holder dies, even by SIGKILL. A run directory
+        that this call created and that is still empty at the end (the run failed before
+        writing anything) is removed again.
+        """
+        created = not self.root.exists()
+        self.root.mkdir(parents=True, exist_ok=True)
+        handle = open(self.root / ".lock", "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise UserError(
+                f"{self.root} is in use by another `ferbench run` ({holder}). Wait for it to finish "
+                "(finished jobs are kept, and a re-run then does only what is missing), or use another --out."
+            ) from None
+        try:
+            handle.truncate(0)
+            handle.write(f"pid {os.getpid()} on {socket.gethostname()}, since "
+                         f"{time.strftime('%Y-%m-%d %H:%M:%S')}")
+            handle.flush()
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+            if created and [p.name for p in self.root.iterdir()] == [".lock"]:
+                (self.root / ".lock").unlink()
+                self.root.rmdir()
 
     def write_config(self, config: dict[str, Any]) -> None:
         """Record the resolved configuration of the latest ``ferbench run`` here."""

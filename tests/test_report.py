@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -317,3 +318,14 @@ def test_html_page_opens_in_headless_chromium_sorts_and_shows_its_images(tmp_pat
         chromium.close()
     assert problems == []
     assert (tmp_path / "leaderboard.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_committed_example_is_what_report_makes_and_the_readme_shows_it(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    example = root / "leaderboards" / "synthetic-quick"
+    build_report([example / "run"], tmp_path / "out")
+    made = (tmp_path / "out" / "leaderboard.md").read_text()
+    assert made == (example / "leaderboard.md").read_text()
+    readme = (root / "README.md").read_text()
+    tables = [line for line in made.splitlines() if line.startswith("| ")]
+    assert len(tables) >= 10 and all(line in readme for line in tables[:14])

@@ -11,7 +11,7 @@ from rich.table import Table
 from ferbench.factory import model_size
 from ferbench.registry import Registry, get_registry
 
-WHAT = ("datasets", "models", "metrics", "plugins")
+WHAT = ("datasets", "models", "metrics", "executors", "plugins")
 
 
 def add_parser(commands) -> None:
@@ -93,6 +93,11 @@ def tables(registry: Registry, what: str) -> list[Table]:
             s = registry.get("metric", name)
             table.add_row(name, "higher" if s.higher_is_better else "lower",
                           _provider(registry, "metric", name), s.description)
+        out.append(table)
+    if what in ("executors", "all"):
+        table = _table("Executors (ferbench run --executor NAME)", registry, "executor", ("provider", "description"))
+        for name in registry.names("executor"):
+            table.add_row(name, _provider(registry, "executor", name), registry.get("executor", name).description)
         out.append(table)
     if what in ("plugins", "all"):
         table = Table(title="Plugins (entry-point group 'ferbench')")

@@ -12,7 +12,10 @@ from rich.table import Table
 
 from ferbench.benchmark import OVERRIDABLE, Reporter, run_benchmark
 from ferbench.cli.options import add_data_arguments, add_search_arguments, data_arguments, search_argument
-from ferbench.jobs import Job, JobResult
+from ferbench.errors import UserError
+from ferbench.engine.train import COMPILE_MODES
+from ferbench.execution import Outcome
+from ferbench.jobs import Job
 from ferbench.protocols import PROTOCOLS
 from ferbench.registry import get_registry
 from ferbench.specs import OPTIMIZERS, SCHEDULES
@@ -55,6 +58,23 @@ def add_parser(commands) -> None:
                         help="start from pretrained weights, read from local files only (models that "
                         "have them, e.g. timm/<name>: see README); nothing is downloaded")
     parser.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:N")
+    parser.add_argument("--compile", default="none", choices=COMPILE_MODES, dest="compile_mode",
+                        help="train through torch.compile with this mode (reduce-overhead: CUDA graphs, "
+                        "for the paper's launch-bound batch of 4 on a GPU); default none")
+    where = parser.add_argument_group("where jobs run")
+    where.add_argument("--executor", default="local",
+                       help="local (this machine, default) or slurm (a cluster, through submitit); "
+                       "plugins may add others: `ferbench list executors`")
+    where.add_argument("--workers", type=int,
+                       help="local: worker processes (default: one per GPU, else 1)")
+    where.add_argument("--threads", type=int,
+                       help="torch CPU threads per local worker or Slurm job (default: the CPU cores "
+                       "shared out; slurm: its cpus); "
+                       "CPU results are bit-identical for the same seed and thread count")
+    where.add_argument("--executor-option", action="append", default=[], metavar="KEY=VALUE",
+                       help="an option of the executor, repeatable; slurm: partition, time (minutes), "
+                       "gpus, cpus, mem (GB), parallel, account, qos, constraint; cluster=local runs "
+                       "the Slurm path on this machine")
     parser.add_argument("--force", action="store_true",
                         help="redo every requested job, replacing finished results "
                         "(also those of another configuration)")
@@ -83,7 +103,7 @@ class RichReporter(Reporter):
     def epoch(self, epoch: int, epochs: int, loss: float) -> None:
         self.progress.update(self.epochs, completed=epoch)
 
-    def job_finished(self, result: JobResult) -> None:
+    def job_finished(self, result: Outcome) -> None:
         self.progress.advance(self.jobs)
         if result.status != "ok":
             first_line = (result.error or "").splitlines()[0]
@@ -113,6 +133,18 @@ def summary_table(jobs: pd.DataFrame, folds: int) -> Table:
     return table
 
 
+def executor_options(args: argparse.Namespace) -> dict[str, str | int]:
+    """``--workers``, ``--threads`` (when given) and every ``--executor-option KEY=VALUE``."""
+    options: dict[str, str | int] = {name: getattr(args, name) for name in ("workers", "threads")
+                                     if getattr(args, name) is not None}
+    for item in args.executor_option:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--executor-option takes KEY=VALUE (e.g. partition=gpu), got {item!r}.")
+        options[key.strip()] = value.strip()
+    return options
+
+
 def command(args: argparse.Namespace) -> int:
     """Run the benchmark with progress bars, then print the summary table."""
     data_dirs, dataset_options = data_arguments(args)
@@ -129,6 +161,7 @@ def command(args: argparse.Namespace) -> int:
             data_dirs=data_dirs, force=args.force, reporter=RichReporter(progress),
             dataset_options=dataset_options, strict=args.strict, allow_leaky=args.allow_leaky,
             search=search_argument(args), pretrained=args.pretrained,
+            executor=args.executor, executor_options=executor_options(args), compile_mode=args.compile_mode,
         )
     console.print(summary_table(outcome.jobs, args.folds))
     console.print(f"{outcome.ran} job(s) trained, {outcome.skipped} already done; results in "

@@ -66,6 +66,10 @@ def batch_input(x_all: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     return x
 
 
+#: ``torch.compile`` modes a job can train under ("none": eager).
+COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
+
+
 @dataclass
 class FitResult:
     """A trained model and what training recorded."""
@@ -114,6 +118,8 @@ def fit(
     clips: Clips | None = None,
     soft_labels: np.ndarray | None = None,
     on_epoch: EpochCallback | None = None,
+    accumulation: int = 1,
+    compile_mode: str = "none",
 ) -> FitResult:
     """Train ``model`` on the training part (uint8 images (N, H, W, C), int labels).
 
@@ -121,7 +127,18 @@ def fit(
     each labelled with its frames' label; otherwise on single images. With ``soft_labels``
     (N, n_classes) the loss is cross-entropy against those distributions (``labels`` still
     gives the training accuracy).
+
+    Each optimiser step accumulates gradients over ``accumulation`` consecutive batches of
+    ``recipe.batch_size`` samples, each batch's loss weighted by its share of the group, so a
+    step follows the mean loss over ``recipe.batch_size * accumulation`` samples (fewer in the
+    epoch's last group).
+
+    ``compile_mode`` other than ``"none"`` trains through ``torch.compile`` with that mode
+    (``"default"``, ``"reduce-overhead"``: CUDA graphs, for small launch-bound batches such as
+    the paper's 4; ``"max-autotune"``); prediction uses the uncompiled module.
     """
+    if accumulation < 1:
+        raise ValueError(f"accumulation must be an integer >= 1, got {accumulation}.")
     started = time.perf_counter()
     generator = seed_everything(seed)
     mean, std = channel_stats(images)
@@ -129,6 +146,8 @@ def fit(
     net = Preprocessed(model, mean, std, recipe.input_size or images.shape[1]).to(device)
     if device.type == "cuda":
         net = net.to(memory_format=torch.channels_last)
+    forward = net if compile_mode == "none" else torch.compile(
+        net, mode=None if compile_mode == "default" else compile_mode)
     x_all = images_to_device(images, device)
     if clips is None:
         items = torch.arange(len(labels), device=device)
@@ -150,6 +169,9 @@ def fit(
     batch = min(recipe.batch_size, n)
     # A last batch of one sample breaks batch norm in training mode; fold it into the epoch's end.
     steps = max(1, n // batch if n % batch == 1 else math.ceil(n / batch))
+    # Samples per optimiser step, one per group of ``accumulation`` batches (the last takes the rest).
+    group_sizes = [(n if first + accumulation >= steps else (first + accumulation) * batch) - first * batch
+                   for first in range(0, steps, accumulation)]
     curves: dict[str, list[float]] = {"train_loss": [], "train_accuracy": []}
     net.train()
     for epoch in range(recipe.epochs):
@@ -164,17 +186,21 @@ def fit(
                     x = x.contiguous(memory_format=torch.channels_last)
             y = y_items[idx]
             with autocast(device, precision):
-                logits = net(x)
+                logits = forward(x)
                 loss = F.cross_entropy(logits.float(), targets[idx])
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"training loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
                     f"lower the learning rate (--lr, now {recipe.lr})."
                 )
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
+            group, place = divmod(step, accumulation)
+            if place == 0:
+                optimizer.zero_grad(set_to_none=True)
+            weight = len(idx) / group_sizes[group]
+            scaler.scale(loss if weight == 1 else loss * weight).backward()
+            if place == accumulation - 1 or step == steps - 1:
+                scaler.step(optimizer)
+                scaler.update()
             loss_sum += loss.item() * len(idx)
             correct += (logits.argmax(1) == y).sum().item()
         if scheduler is not None:

@@ -21,7 +21,7 @@ from ferbench.errors import UserError
 from ferbench.jobs import plan_digest
 from ferbench.leakage.report import LeakageReport
 from ferbench.protocols import FoldPlan
-from ferbench.store import load_records
+from ferbench.store import RunStore, load_records
 
 
 @dataclass
@@ -91,16 +91,6 @@ def _load_plans(run_dir: Path) -> dict[str, FoldPlan]:
     return plans
 
 
-def _load_leakage(run_dir: Path, key: str) -> LeakageReport | None:
-    path = run_dir / "leakage" / f"{key}.json"
-    try:
-        record = json.loads(path.read_text())
-        record.pop("plan_digest", None)
-        return LeakageReport.from_dict(record)
-    except (FileNotFoundError, json.JSONDecodeError, TypeError, KeyError):
-        return None
-
-
 def _provenance(record: dict[str, Any]) -> dict[str, Any]:
     versions = record.get("versions", {})
     return {
@@ -163,7 +153,7 @@ def collect(run_dirs: Sequence[str | Path]) -> list[Board]:
                     "them separately, or re-run one against the other's folds."
                 )
             plans.setdefault(key, (plan, run_dir))
-            report = _load_leakage(run_dir, key)
+            report = RunStore(run_dir).read_report(plan)
             if report is not None:
                 leakage.setdefault(key, report)
         for record in load_records(run_dir):

@@ -1,0 +1,147 @@
+"""Where a job runs: the picklable :class:`Task` and :func:`execute`, which any process can call.
+
+An executor (``local`` worker processes, ``slurm`` through submitit, or a plugin's own) ships
+tasks to processes; each process calls :func:`execute`, which loads the data set (once per
+process), reads the fold plan and leakage report from the run directory, trains and scores the
+job, and commits its result atomically there. Whatever happens inside, a result is committed:
+an exception becomes a ``failed`` record with its error. While a job runs, a claim file names
+the process that holds it, so a coordinator can tell a job whose worker died from one that
+never started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ferbench.data import Dataset
+from ferbench.engine.device import select_device
+from ferbench.engine.train import EpochCallback
+from ferbench.factory import load_dataset
+from ferbench.jobs import Job, JobResult, plan_digest, run_job
+from ferbench.leakage.report import LeakageReport
+from ferbench.protocols import FoldPlan
+from ferbench.registry import get_registry
+from ferbench.store import RunStore, atomic_write
+
+
+@dataclass(frozen=True)
+class Task:
+    """Everything a process needs to run one job; plain data, so it pickles to any process."""
+
+    job: Job
+    run_dir: str
+    data_root: str | None = None
+    data_options: Mapping[str, Any] = field(default_factory=dict)
+    strict: bool = False
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a job's process reports back (the full result is in the run directory)."""
+
+    job: Job
+    status: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+
+#: Data sets already loaded in this process, by (name, root, options, strict).
+_DATASETS: dict[str, Dataset] = {}
+
+
+def _dataset_key(name: str, root: str | None, options: Mapping[str, Any], strict: bool) -> str:
+    return json.dumps([name, root, dict(options), strict], sort_keys=True, default=repr)
+
+
+def remember_dataset(task: Task, dataset: Dataset) -> None:
+    """Let tasks run in this process reuse an already loaded data set."""
+    _DATASETS[_dataset_key(task.job.dataset, task.data_root, task.data_options, task.strict)] = dataset
+
+
+def _load(task: Task) -> Dataset:
+    key = _dataset_key(task.job.dataset, task.data_root, task.data_options, task.strict)
+    if key not in _DATASETS:
+        _DATASETS.clear()  # one data set at a time: a worker may move on to the next one
+        _DATASETS[key] = load_dataset(task.job.dataset, task.data_root, dict(task.data_options), task.strict)
+    dataset = _DATASETS[key]
+    if dataset.fingerprint != task.job.fingerprint:
+        raise RuntimeError(
+            f"data set {task.job.dataset!r} loaded in this process (on {socket.gethostname()}) has "
+            f"fingerprint {dataset.fingerprint[:12]}, not the coordinator's {task.job.fingerprint[:12]}: "
+            "the files differ between machines. Point --data-dir at the same copy everywhere."
+        )
+    return dataset
+
+
+def _plan(store: RunStore, job: Job) -> tuple[FoldPlan, LeakageReport | None]:
+    path = store.root / "folds" / f"{job.dataset}-{job.protocol}-k{job.k}-s{job.run_seed}.json"
+    plan = FoldPlan.from_json(path.read_text())
+    if plan_digest(plan) != job.plan_digest:
+        raise RuntimeError(f"{path} changed since this job was planned (another `ferbench run --force`?); "
+                           "re-run to plan the job again.")
+    return plan, store.read_report(plan)
+
+
+def claim_path(store: RunStore, job: Job) -> Path:
+    """Where the claim of ``job`` is kept while a process runs it."""
+    return store.root / "claims" / f"{job.config_hash}.json"
+
+
+def read_claim(store: RunStore, job: Job) -> dict[str, Any] | None:
+    """The claim on ``job`` (pid, host, started), or None."""
+    try:
+        return json.loads(claim_path(store, job).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def execute(task: Task, on_epoch: EpochCallback | None = None, threads: int | None = None) -> Outcome:
+    """Run ``task``'s job in this process and commit its result to the run directory.
+
+    ``threads`` sets torch's CPU threads for this process first (results on the CPU are
+    bit-identical for the same seed and thread count).
+    """
+    if threads:
+        torch.set_num_threads(threads)
+    job = task.job
+    store = RunStore(task.run_dir)
+    claim = claim_path(store, job)
+    atomic_write(claim, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                    "started": time.time()}).encode())
+    try:
+        try:
+            dataset = _load(task)
+            plan, report = _plan(store, job)
+            model = get_registry().get("model", job.model)
+            metrics = get_registry().select("metric", "all")
+            device = select_device(task.device)
+        except Exception as error:
+            result = JobResult(job, "failed", error=f"{type(error).__name__}: {error}\n\n{traceback.format_exc()}")
+        else:
+            result = run_job(job, dataset, plan, model, metrics, device, on_epoch, report)
+        store.commit(result)
+    finally:
+        claim.unlink(missing_ok=True)
+    return Outcome(job, result.status, result.metrics, result.error)
+
+
+def record_lost(store: RunStore, job: Job, why: str) -> Outcome:
+    """Commit a ``failed`` result for a job whose process died before it could commit one."""
+    claim = read_claim(store, job)
+    where = f" (pid {claim['pid']} on {claim['host']})" if claim else ""
+    error = f"WorkerDied: {why}{where}; re-run the same command to retry this job."
+    store.commit(JobResult(job, "failed", error=error))
+    claim_path(store, job).unlink(missing_ok=True)
+    return Outcome(job, "failed", error=error)
+

@@ -1,0 +1,154 @@
+"""The ``local`` executor: jobs in this process, or in worker processes on this machine.
+
+With one worker, jobs run in the coordinating process (epoch-level progress). With several,
+each worker process gets its own GPU (``CUDA_VISIBLE_DEVICES``) when GPUs are visible, else its
+share of the CPU cores as torch threads. A worker that dies (SIGKILL, a crash in native code)
+takes the pool down: the jobs that were running are rerun one at a time, so the one that kills
+its worker again is committed as failed, and the jobs that had not started run on.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+
+import torch
+
+from ferbench.errors import UserError
+from ferbench.execution import Outcome, Task, claim_path, execute, read_claim, record_lost
+from ferbench.specs import ExecutorSpec
+from ferbench.store import RunStore
+
+
+def cpu_cores() -> int:
+    """CPU cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _init_worker(slots: multiprocessing.Queue, threads: int) -> None:
+    """Runs first in each worker: take a GPU slot (or none) and a number of CPU threads."""
+    gpu = slots.get()
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
+    torch.set_num_threads(threads)
+
+
+class LocalExecutor:
+    """Runs tasks in ``workers`` processes on this machine (in this process when 1)."""
+
+    def __init__(self, workers: int | str | None = None, threads: int | str | None = None):
+        gpus = torch.cuda.device_count()
+        try:
+            self.workers = int(workers) if workers not in (None, "auto") else max(1, gpus)
+            self.threads = int(threads) if threads not in (None, "auto") else None
+        except ValueError:
+            raise UserError(f"--workers and --threads take whole numbers (or auto); got {workers!r}, "
+                            f"{threads!r}.") from None
+        if self.workers < 1 or (self.threads is not None and self.threads < 1):
+            raise UserError("--workers and --threads must be at least 1.")
+        self.gpus = gpus
+
+    def run(self, tasks: Sequence[Task], reporter) -> list[Outcome]:
+        """Run every task; return their outcomes in the order they finished."""
+        if self.workers == 1 or len(tasks) <= 1:
+            return self._serial(tasks, reporter)
+        return self._parallel(list(tasks), reporter)
+
+    def _serial(self, tasks: Sequence[Task], reporter) -> list[Outcome]:
+        outcomes = []
+        for task in tasks:
+            reporter.job_started(task.job)
+            outcome = execute(task, reporter.epoch, self.threads)
+            reporter.job_finished(outcome)
+            outcomes.append(outcome)
+        return outcomes
+
+    def _pool(self, workers: int) -> ProcessPoolExecutor:
+        context = multiprocessing.get_context("spawn")  # no fork of a process with torch threads
+        slots = context.Queue()
+        for index in range(workers):
+            slots.put(index % self.gpus if self.gpus else None)
+        threads = self.threads or max(1, cpu_cores() // workers)
+        return ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                                   initargs=(slots, threads))
+
+    def _parallel(self, tasks: list[Task], reporter) -> list[Outcome]:
+        workers = min(self.workers, len(tasks))
+        reporter.note(f"running {len(tasks)} jobs in {workers} worker processes"
+                      + (", one GPU each" if self.gpus else
+                         f", {self.threads or max(1, cpu_cores() // workers)} CPU thread(s) each"))
+        outcomes: list[Outcome] = []
+        pending = tasks
+        while pending:
+            suspects, unstarted = self._run_pool(pending, min(workers, len(pending)), reporter, outcomes)
+            # A dying worker takes the pool and its other workers down: rerun each job that was
+            # running then alone, so that a crash is pinned on the job that caused it.
+            for task in suspects:
+                if self._run_pool([task], 1, reporter, outcomes) != ([], []):
+                    self._lost(task, "the worker process running this job died (killed, out of "
+                               "memory, or a crash in native code)", reporter, outcomes)
+            if unstarted and not suspects and len(unstarted) == len(pending):
+                for task in unstarted:  # the pool cannot start at all: do not loop
+                    self._lost(task, "the worker pool broke before this job started", reporter, outcomes)
+                unstarted = []
+            pending = unstarted
+        return outcomes
+
+    @staticmethod
+    def _lost(task: Task, why: str, reporter, outcomes: list[Outcome]) -> None:
+        outcome = record_lost(RunStore(task.run_dir), task.job, why)
+        reporter.job_finished(outcome)
+        outcomes.append(outcome)
+
+    def _run_pool(self, tasks: list[Task], workers: int, reporter,
+                  outcomes: list[Outcome]) -> tuple[list[Task], list[Task]]:
+        """Run ``tasks`` in one pool. If a worker dies, return (the jobs that were running, the
+        jobs that had not started); else ([], [])."""
+        finished: set[str] = set()
+        broken = False
+        pool = self._pool(workers)
+        try:
+            futures = {pool.submit(execute, task): task for task in tasks}
+            for future in as_completed(futures):
+                try:
+                    outcome = future.result()
+                except BrokenProcessPool:
+                    broken = True
+                    continue
+                finished.add(outcome.job.config_hash)
+                reporter.job_finished(outcome)
+                outcomes.append(outcome)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if not broken:
+            return [], []
+        suspects, unstarted = [], []
+        for task in tasks:
+            if task.job.config_hash in finished:
+                continue
+            store = RunStore(task.run_dir)
+            claim = read_claim(store, task.job)
+            record = store.read_job(task.job)
+            if claim is None and record is not None and record["config_hash"] == task.job.config_hash:
+                outcome = Outcome(task.job, record["status"], record["metrics"], record["error"])
+                reporter.job_finished(outcome)  # committed just before the pool broke
+                outcomes.append(outcome)
+            elif claim is not None:
+                claim_path(store, task.job).unlink(missing_ok=True)
+                suspects.append(task)
+            else:
+                unstarted.append(task)
+        return suspects, unstarted
+
+
+SPEC = ExecutorSpec(
+    name="local", create=LocalExecutor,
+    description="this machine: --workers N processes (default: one per GPU, else 1), each with its "
+    "own GPU or an equal share of the CPU cores (--threads overrides)",
+)
