@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 import ferbench
-from ferbench.engine.device import precision_for, select_device
+from ferbench.engine.device import resolve_precision, select_device
 from ferbench_executors.local import cpu_cores
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -57,7 +57,7 @@ def main() -> None:
 
     spec = ferbench.get_registry().get("model", args.model)
     device = select_device("auto")
-    precision = precision_for(device)
+    precision = resolve_precision("auto", device, spec.cpu_bf16)
     torch.set_num_threads(cores)
     data = ferbench.get_dataset("synthetic")
     batch = spec.recipes["default"].batch_size

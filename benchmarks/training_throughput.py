@@ -1,10 +1,14 @@
-"""Training throughput of a registered model: ferbench's fit() against a bare PyTorch loop.
+"""Training throughput of a registered model, per precision: ferbench's fit() against a bare loop,
+both against what the machine's fp32 matrix multiply could do for that model.
 
-For each batch size, the bare loop trains the model on the synthetic set's images preloaded as
-tensors on the device (no augmentation, no normalisation step, no bookkeeping); fit() trains
-it end to end as a job does, once without augmentation and once with the model's default
-recipe's augmentation. Prints images/s (frames/s for clip models) and the ratio to the bare
-loop, all measured in one run: these machines are shared and noisy, so compare ratios.
+For each precision and batch size, the bare loop trains the model on the synthetic set's images
+preloaded as float tensors (no augmentation, no normalisation, no bookkeeping); fit() trains it
+end to end as a job does, without augmentation (the same work as the bare loop) and with the
+default recipe's augmentation. The ceiling is the machine's fp32 matmul rate, measured here,
+divided by the model's training FLOPs per image (3 × the forward FLOPs: forward, and backward
+for activations and weights). Prints images/s (frames/s for clip models), each as a fraction of
+that ceiling, and the ratios, all measured in one run: these machines are shared and noisy,
+so compare ratios.
 
 Run: python benchmarks/training_throughput.py --model res-bilstm-fusion --batch-sizes 4,128
 """
@@ -19,8 +23,10 @@ import torch
 import torch.nn.functional as F
 
 import ferbench
-from ferbench.engine.device import autocast, images_to_device, precision_for, select_device
+from ferbench.engine.device import (autocast, images_to_device, resolve_precision, select_device,
+                                    use_channels_last)
 from ferbench.engine.train import fit
+from ferbench.factory import count_flops
 from ferbench.specs import Augment, ModelSpec
 
 
@@ -30,12 +36,39 @@ def build(spec: ModelSpec, data: ferbench.Dataset) -> torch.nn.Module:
     return spec.build(num_classes=len(data.classes), in_chans=channels, image_size=height)
 
 
+def matmul_gflops(device: torch.device, size: int = 2048, seconds: float = 2.0) -> float:
+    """Measured fp32 matrix-multiply rate in GFLOP/s (the best of repeated square products)."""
+    a, b = (torch.randn(size, size, device=device) for _ in range(2))
+    best, deadline = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        started = time.perf_counter()
+        a @ b
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = max(best, 2 * size**3 / (time.perf_counter() - started) / 1e9)
+    return best
+
+
+def training_flops_per_image(spec: ModelSpec, data: ferbench.Dataset) -> float:
+    """3 × forward FLOPs of one image (one frame for clip models)."""
+    height, width, channels = data.image_shape
+    model = build(spec, data)
+    if spec.input == "clip":
+        length = data.clips().length
+        return 3 * count_flops(model, (1, length, channels, height, width)) / length
+    return 3 * count_flops(model, (1, channels, height, width))
+
+
 def bare(spec: ModelSpec, data: ferbench.Dataset, epochs: int, batch: int,
          device: torch.device, precision: str) -> float:
-    """Images (frames) per second of a plain loop over preloaded float tensors."""
+    """Images (frames) per second of a plain loop over preloaded float tensors (in the memory
+    format the harness uses for the model)."""
     model = build(spec, data).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     x_all = images_to_device(data.images, device).float().div(255)
+    if use_channels_last(device, spec.channels_last):
+        model = model.to(memory_format=torch.channels_last)
+        x_all = x_all.contiguous(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     if spec.input == "clip":
         clips = data.clips()
         x_all, labels = x_all[torch.as_tensor(clips.rows)], data.labels[clips.rows[:, 0]]
@@ -68,7 +101,7 @@ def harness(spec: ModelSpec, data: ferbench.Dataset, epochs: int, batch: int, au
     clips = data.clips() if spec.input == "clip" else None
     started = time.perf_counter()
     fit(build(spec, data), data.images, data.labels, recipe, device=device, precision=precision,
-        seed=0, clips=clips)
+        seed=0, clips=clips, channels_last=spec.channels_last)
     frames = len(data) if clips is None else clips.rows.size
     return epochs * frames / (time.perf_counter() - started)
 
@@ -77,29 +110,50 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="res-bilstm-fusion")
     parser.add_argument("--batch-sizes", default="4,128", help="comma-separated (default: 4,128)")
+    parser.add_argument("--precisions", default="fp32,auto",
+                        help="comma-separated, each as --precision takes it (default: fp32,auto)")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     spec = ferbench.get_registry().get("model", args.model)
     device = select_device(args.device)
-    precision = precision_for(device)
+    precisions = list(dict.fromkeys(resolve_precision(p, device, spec.cpu_bf16)
+                                    for p in args.precisions.split(",")))
     data = ferbench.get_dataset("synthetic")
     augment = spec.recipes["default"].augment
     warm = data.subset(np.arange(64))  # oneDNN / cuDNN primitive creation, outside the timings
-    bare(spec, warm, 1, 32, device, precision)
-    harness(spec, warm, 1, 32, augment, device, precision)
+    for precision in precisions:
+        bare(spec, warm, 1, 32, device, precision)
+        harness(spec, warm, 1, 32, augment, device, precision)
+    gflops = matmul_gflops(device)
+    flops = training_flops_per_image(spec, data)
+    ceiling = gflops * 1e9 / flops
     print(f"{spec.name} ({spec.input}), synthetic: {len(data)} images 48×48, {args.epochs} epoch(s), "
-          f"{device}, {precision}, {torch.get_num_threads()} threads")
+          f"{device}, {torch.get_num_threads()} threads")
+    print(f"fp32 matmul {gflops:.0f} GFLOP/s; training {flops / 1e9:.2f} GFLOP per image; "
+          f"ceiling {ceiling:.0f} images/s")
+    rates: dict[tuple[int, str, str], float] = {}
     for batch in (int(b) for b in args.batch_sizes.split(",")):
-        rates = {
-            "bare loop, preloaded tensors": bare(spec, data, args.epochs, batch, device, precision),
-            "fit, no augmentation": harness(spec, data, args.epochs, batch, Augment(), device, precision),
-            "fit, default recipe's augmentation": harness(spec, data, args.epochs, batch, augment,
-                                                          device, precision),
-        }
-        for name, rate in rates.items():
-            print(f"batch {batch:4d}  {name:36s} {rate:7.1f} images/s   "
-                  f"{rate / rates['bare loop, preloaded tensors']:.2f} × bare")
+        for precision in precisions:
+            row = {
+                "bare loop, preloaded tensors": bare(spec, data, args.epochs, batch, device, precision),
+                "fit, no augmentation": harness(spec, data, args.epochs, batch, Augment(), device, precision),
+                "fit, default augmentation": harness(spec, data, args.epochs, batch, augment, device,
+                                                     precision),
+            }
+            for name, rate in row.items():
+                rates[batch, precision, name] = rate
+                print(f"batch {batch:4d}  {precision}  {name:30s} {rate:7.1f} images/s  "
+                      f"{rate / ceiling:5.2f} × ceiling  "
+                      f"{rate / row['bare loop, preloaded tensors']:.2f} × bare")
+            if precision != precisions[0]:
+                for name in row:
+                    print(f"batch {batch:4d}  {precision} / {precisions[0]}  {name:30s} "
+                          f"{rate_ratio(rates, batch, precision, precisions[0], name):.2f} ×")
+
+
+def rate_ratio(rates: dict[tuple[int, str, str], float], batch: int, a: str, b: str, name: str) -> float:
+    return rates[batch, a, name] / rates[batch, b, name]
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from ferbench.engine.device import select_device
+from ferbench.engine.device import resolve_precision, select_device
 from ferbench.engine.train import COMPILE_MODES
 from ferbench.errors import UserError
 from ferbench.factory import load_dataset
@@ -29,7 +29,8 @@ from ferbench.specs import ModelSpec, Recipe
 from ferbench.store import RunStore, load_jobs
 
 #: Recipe fields that ``ferbench run`` can override from the command line.
-OVERRIDABLE = ("epochs", "batch_size", "lr", "weight_decay", "optimizer", "schedule", "input_size")
+OVERRIDABLE = ("epochs", "batch_size", "lr", "weight_decay", "optimizer", "schedule", "input_size",
+               "precision")
 
 
 class Reporter:
@@ -188,7 +189,11 @@ def run_benchmark(
     runner = registry.get("executor", executor).create(**dict(executor_options or {}))
     if pretrained:
         _check_pretrained(model_specs)
-    select_device(device)  # an unusable --device fails before any data is loaded
+    # An unusable --device, or a precision it cannot run, fails before any data is loaded.
+    here = select_device(device)
+    if executor == "local":
+        for spec in model_specs:
+            resolve_precision(recipes[spec.name].precision, here, spec.cpu_bf16)
     out = Path(out) if out is not None else Path("runs") / f"{protocol}-k{folds}-s{seed}"
     store = RunStore(out)
 

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from ferbench.data import Dataset
-from ferbench.engine.device import precision_for, seed_everything
+from ferbench.engine.device import resolve_precision, seed_everything, use_channels_last
 from ferbench.engine.predict import predict_proba
 from ferbench.engine.train import EpochCallback, FitResult, fit
 from ferbench.factory import count_parameters
@@ -68,10 +68,15 @@ class Job:
 
     def config(self) -> dict[str, Any]:
         """Everything that determines the result, as plain JSON."""
+        recipe = self.recipe.to_dict()
+        # Results from before the precision setting trained in fp32 on the CPU; an fp32 recipe
+        # keeps their hashes.
+        if recipe["precision"] == "fp32":
+            del recipe["precision"]
         return {
             "model": self.model,
             "recipe_name": self.recipe_name,
-            "recipe": self.recipe.to_dict(),
+            "recipe": recipe,
             "dataset": self.dataset,
             "dataset_fingerprint": self.fingerprint,
             "protocol": self.protocol,
@@ -203,12 +208,15 @@ def run_job(
     job never loses the others.
     """
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    precision = precision_for(device)
+    precision = resolve_precision(job.recipe.precision, device, model_spec.cpu_bf16)
+    channels_last = use_channels_last(device, model_spec.channels_last)
     info: dict[str, Any] = {
         "started": started,
         "device": str(device),
         "threads": torch.get_num_threads(),
         "precision": precision,
+        "precision_requested": job.recipe.precision,
+        "channels_last": channels_last,
         "leaky_protocol": plan.leaky,
         "leaky": leakage.leaky if leakage is not None else plan.leaky,
         "leakage": {} if leakage is None else {c.name: c.status for c in leakage.checks},
@@ -232,7 +240,7 @@ def run_job(
         fitted = _fit_retrying_oom(job, build, functools.partial(
             fit, images=train.images, labels=train.labels, clips=train_clips,
             soft_labels=train.soft_labels, device=device, precision=precision, seed=job.seed,
-            on_epoch=on_epoch, compile_mode=job.compile_mode,
+            on_epoch=on_epoch, compile_mode=job.compile_mode, channels_last=channels_last,
         ), info)
         del train
         test_index = plan.test_index(job.fold)
@@ -245,7 +253,7 @@ def run_job(
                              "rule": "test rows take the prediction of their clip"}
         predicted = time.perf_counter()
         proba = predict_proba(fitted.model, test.images, device=device, precision=precision,
-                              clips=test_clips)
+                              clips=test_clips, channels_last=channels_last)
         info.update(
             n_train=int(len(plan.train_index(job.fold))),
             n_test=int(len(test_index)),

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,9 @@ class Recipe:
     ``input_size`` None trains at the data set's native size; ``input_sizes`` maps data set
     names to a size for that data set (as papers that train CK+ at 48 and RAF-DB at 100).
     Training runs a fixed budget of ``epochs`` and the last epoch's weights are evaluated
-    (nothing is selected on test data).
+    (nothing is selected on test data). ``precision`` is ``auto`` (bf16 autocast where the
+    device computes bf16 natively, else fp32 on a CPU and fp16 on older CUDA devices),
+    ``fp32``, ``bf16`` or ``fp16`` (CUDA only); each result records what it resolved to.
     """
 
     optimizer: str = "adam"
@@ -80,8 +83,11 @@ class Recipe:
     input_size: int | None = None
     input_sizes: Mapping[str, int] = field(default_factory=dict)
     augment: Augment = field(default_factory=Augment)
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"Recipe.precision must be one of {PRECISIONS}, got {self.precision!r}.")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"Recipe.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}.")
         if self.schedule not in SCHEDULES:
@@ -184,6 +190,11 @@ class ModelSpec:
     ``build(num_classes=, in_chans=, image_size=)`` returns a fresh ``torch.nn.Module`` that
     maps a float batch (B, in_chans, image_size, image_size), already normalised, to logits
     (B, num_classes). ``recipes`` must contain ``"default"``.
+
+    Two speed hints, each worth setting only from a measurement (``benchmarks/
+    training_throughput.py``): ``channels_last`` trains in the channels-last memory format on
+    the CPU too (CUDA always uses it); ``cpu_bf16`` False keeps ``--precision auto`` at fp32 on a
+    CPU, for models that bf16 autocast slows down there (depthwise convolutions, small ViTs).
     """
 
     name: str
@@ -192,6 +203,8 @@ class ModelSpec:
     input: str = "image"
     description: str = ""
     card: ModelCard = field(default_factory=ModelCard)
+    channels_last: bool = False
+    cpu_bf16: bool = True
 
     def __post_init__(self) -> None:
         _check_name(self.name, "ModelSpec")

@@ -51,7 +51,7 @@ def counting_spec(limit: int | None) -> tuple[ModelSpec, list[int]]:
 def setup(batch_size: int) -> tuple:
     data = make_dataset()
     plan = assign_folds(data, "subject", 3, 0)
-    job = Job(model="tiny", recipe_name="default", recipe=Recipe(epochs=2, batch_size=batch_size),
+    job = Job(model="tiny", recipe_name="default", recipe=Recipe(epochs=2, batch_size=batch_size, precision="fp32"),
               dataset=data.name, fingerprint=data.fingerprint, protocol=plan.protocol, k=plan.k,
               fold=1, run_seed=plan.seed, plan_digest=plan_digest(plan))
     return data, plan, job

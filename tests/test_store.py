@@ -7,6 +7,7 @@ import torch
 
 import ferbench.jobs
 from ferbench import UserError, assign_folds, load_jobs, load_predictions, load_results
+from ferbench.engine.device import resolve_precision
 from ferbench.jobs import Job, plan_digest, run_job
 from ferbench.registry import get_registry
 from ferbench.specs import MetricSpec, ModelSpec, Recipe
@@ -87,7 +88,8 @@ def test_record_has_config_versions_and_curves(finished):
     assert record["config"]["recipe"]["epochs"] == 1
     assert {"torch", "numpy", "python"} <= set(record["versions"])
     assert len(record["curves"]["train_loss"]) == 1
-    assert record["device"] == "cpu" and record["precision"] == "fp32"
+    assert record["device"] == "cpu" and record["precision_requested"] == "auto"
+    assert record["precision"] == resolve_precision("auto", torch.device("cpu"))
     assert record["selection"].startswith("fixed budget")
 
 

@@ -101,3 +101,33 @@ def test_clip_training_and_prediction_share_one_answer_per_clip():
     for clip in range(len(clips)):
         rows = proba[clips.member == clip]
         assert np.allclose(rows, rows[0])
+
+
+def test_augmentation_sees_only_training_images(monkeypatch):
+    import ferbench.engine.train as train_module
+    from ferbench import assign_folds
+    from ferbench.jobs import Job, plan_digest, run_job
+    from ferbench.registry import get_registry
+    from ferbench.specs import ModelSpec
+
+    data = make_dataset()
+    data.images[:, 0, 0, 0] = np.arange(len(data))  # each image carries its row number
+    seen = []
+    original = train_module.augment_batch
+
+    def recording(x, *args, **kwargs):
+        seen.extend(torch.round(x[:, 0, 0, 0] * 255).long().tolist())
+        return original(x, *args, **kwargs)
+
+    monkeypatch.setattr(train_module, "augment_batch", recording)
+    plan = assign_folds(data, "subject", 3, 0)
+    recipe = Recipe(epochs=2, batch_size=5, augment=Augment(hflip=True, rotate=10, brightness=0.2))
+    job = Job(model="tiny", recipe_name="default", recipe=recipe, dataset=data.name,
+              fingerprint=data.fingerprint, protocol=plan.protocol, k=plan.k, fold=0,
+              run_seed=0, plan_digest=plan_digest(plan))
+    result = run_job(job, data, plan, ModelSpec("tiny", build=tiny_model),
+                     get_registry().select("metric", "all"), CPU)
+    assert result.status == "ok", result.error
+    train_rows = set(plan.train_index(0).tolist())
+    assert set(seen) == train_rows and len(seen) == 2 * len(train_rows)
+    assert not set(seen) & set(plan.test_index(0).tolist())

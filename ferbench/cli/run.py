@@ -18,7 +18,7 @@ from ferbench.execution import Outcome
 from ferbench.jobs import Job
 from ferbench.protocols import PROTOCOLS
 from ferbench.registry import get_registry
-from ferbench.specs import OPTIMIZERS, SCHEDULES
+from ferbench.specs import OPTIMIZERS, PRECISIONS, SCHEDULES
 
 SUMMARY_METRICS = ("accuracy", "macro_f1", "roc_auc_ovr")
 
@@ -54,6 +54,10 @@ def add_parser(commands) -> None:
     recipe.add_argument("--optimizer", choices=OPTIMIZERS)
     recipe.add_argument("--schedule", choices=SCHEDULES)
     recipe.add_argument("--input-size", type=int, help="train and test at this square size")
+    recipe.add_argument("--precision", choices=PRECISIONS,
+                        help="auto: bf16 autocast where the device computes bf16 natively (CPUs with "
+                        "AVX512-BF16/AMX, recent GPUs), fp16 on older GPUs, else fp32; each result "
+                        "records what it resolved to")
     parser.add_argument("--pretrained", action="store_true",
                         help="start from pretrained weights, read from local files only (models that "
                         "have them, e.g. timm/<name>: see README); nothing is downloaded")

@@ -8,6 +8,7 @@ is one ``affine_grid``/``grid_sample`` pass; colour jitter is arithmetic on the 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -41,45 +42,92 @@ class _Draws:
         return self._spread(torch.rand(self.samples, generator=self.generator) < 0.5)
 
 
-def _geometry(x: torch.Tensor, augment: Augment, draw: _Draws) -> torch.Tensor:
-    """Rotation, shift and random crop (a zoom by the crop's side, at a random position inside
-    the image) as one affine resampling."""
+@dataclass
+class Transforms:
+    """One batch's drawn augmentation parameters, one entry per image (None: not drawn).
+
+    ``flip`` (B,) bool; ``theta`` (B, 2, 3) maps output to input positions in the normalised
+    [-1, 1] (x, y) coordinates of ``affine_grid``; ``angle`` (radians, counter-clockwise in
+    (x, y)), ``scale`` (the side of the crop as a fraction of the image) and ``shift`` (B, 2) are
+    its parts; ``brightness``, ``contrast``, ``saturation`` (B,) are factors; ``hue`` (B,) is
+    an angle in radians.
+    """
+
+    flip: torch.Tensor | None = None
+    angle: torch.Tensor | None = None
+    scale: torch.Tensor | None = None
+    shift: torch.Tensor | None = None
+    brightness: torch.Tensor | None = None
+    contrast: torch.Tensor | None = None
+    saturation: torch.Tensor | None = None
+    hue: torch.Tensor | None = None
+
+    @property
+    def theta(self) -> torch.Tensor:
+        cos, sin = self.angle.cos() * self.scale, self.angle.sin() * self.scale
+        return torch.stack([torch.stack([cos, -sin, self.shift[:, 0]], 1),
+                            torch.stack([sin, cos, self.shift[:, 1]], 1)], 1)
+
+
+def draw(n: int, augment: Augment, generator: torch.Generator, frames: int = 1,
+         device: torch.device | str = "cpu", channels: int = 1) -> Transforms:
+    """Draw the parameters for a batch of ``n`` images (``n / frames`` clips, frames of a clip
+    alike) from ``generator``:
+
+    - flip with probability 1/2;
+    - rotation uniform in ±``rotate`` degrees; crop side uniform in [1 - ``crop``, 1] of the
+      image, placed uniformly where it fits; shift uniform in ±``shift`` of the side per axis;
+    - brightness, contrast and saturation factors uniform in 1 ± their magnitude; hue rotation
+      uniform in ±``hue`` of the colour wheel (saturation and hue only for 3-channel images).
+    """
+    d = _Draws(n, frames, generator, device)
+    t = Transforms()
+    if augment.hflip:
+        t.flip = d.coin()
+    if augment.rotate or augment.shift or augment.crop:
+        t.angle = d.uniform(math.radians(augment.rotate))
+        t.scale = d.between(1 - augment.crop, 1.0)
+        t.shift = torch.stack([d.uniform(2 * augment.shift) + d.uniform(1.0) * (1 - t.scale)
+                               for _ in range(2)], 1)
+    for name in ("brightness", "contrast") + (("saturation",) if channels == 3 else ()):
+        if getattr(augment, name):
+            setattr(t, name, 1 + d.uniform(getattr(augment, name)))
+    if channels == 3 and augment.hue:
+        t.hue = d.uniform(2 * math.pi * augment.hue)
+    return t
+
+
+def apply(x: torch.Tensor, t: Transforms) -> torch.Tensor:
+    """Apply drawn parameters to a float batch (B, C, H, W) in [0, 1]: flip, then the affine
+    resampling (bilinear, edges extended), then colour; returns a new tensor."""
     n = x.shape[0]
-    angle = draw.uniform(math.radians(augment.rotate))
-    scale = draw.between(1 - augment.crop, 1.0)
-    shift = torch.stack([draw.uniform(2 * augment.shift) + draw.uniform(1.0) * (1 - scale)
-                         for _ in range(2)], 1)
-    cos, sin = angle.cos() * scale, angle.sin() * scale
-    theta = torch.stack(
-        [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1
-    ).to(x.dtype)
-    grid = F.affine_grid(theta, [n, *x.shape[1:]], align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    if t.flip is not None:
+        x = torch.where(t.flip[:, None, None, None], x.flip(-1), x)
+    if t.angle is not None:
+        grid = F.affine_grid(t.theta.to(x.dtype), [n, *x.shape[1:]], align_corners=False)
+        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    colour = [t.brightness, t.contrast, t.saturation, t.hue]
+    if all(c is None for c in colour):
+        return x
 
+    def factor(values: torch.Tensor) -> torch.Tensor:
+        return values.view(n, 1, 1, 1).to(x.dtype)
 
-def _colour(x: torch.Tensor, augment: Augment, draw: _Draws) -> torch.Tensor:
-    n = x.shape[0]
-
-    def factor(bound: float) -> torch.Tensor:
-        return (1 + draw.uniform(bound)).view(n, 1, 1, 1).to(x.dtype)
-
-    if augment.brightness:
-        x = x * factor(augment.brightness)
-    if augment.contrast:
+    if t.brightness is not None:
+        x = x * factor(t.brightness)
+    if t.contrast is not None:
         mean = x.mean(dim=(1, 2, 3), keepdim=True)
-        x = (x - mean) * factor(augment.contrast) + mean
-    if x.shape[1] == 3 and augment.saturation:
+        x = (x - mean) * factor(t.contrast) + mean
+    if t.saturation is not None:
         grey = torch.einsum("c,bchw->bhw", _LUMA.to(x), x).unsqueeze(1)
-        x = (x - grey) * factor(augment.saturation) + grey
-    if x.shape[1] == 3 and augment.hue:
-        angle = draw.uniform(2 * math.pi * augment.hue)
-        cos, sin = angle.cos(), angle.sin()
+        x = (x - grey) * factor(t.saturation) + grey
+    if t.hue is not None:
+        cos, sin = t.hue.cos(), t.hue.sin()
         one, zero = torch.ones_like(cos), torch.zeros_like(cos)
         rotation = torch.stack([torch.stack([one, zero, zero], 1), torch.stack([zero, cos, -sin], 1),
                                 torch.stack([zero, sin, cos], 1)], 1).to(x)
         yiq = _YIQ.to(x)
-        matrix = torch.linalg.inv(yiq) @ rotation @ yiq
-        x = torch.einsum("bij,bjhw->bihw", matrix, x)
+        x = torch.einsum("bij,bjhw->bihw", torch.linalg.inv(yiq) @ rotation @ yiq, x)
     return x.clamp_(0, 1)
 
 
@@ -90,11 +138,4 @@ def augment_batch(x: torch.Tensor, augment: Augment, generator: torch.Generator,
     With ``frames`` > 1 the batch holds B / frames clips of consecutive frames, and each clip's
     frames are augmented alike.
     """
-    draw = _Draws(x.shape[0], frames, generator, x.device)
-    if augment.hflip:
-        x = torch.where(draw.coin()[:, None, None, None], x.flip(-1), x)
-    if augment.rotate or augment.shift or augment.crop:
-        x = _geometry(x, augment, draw)
-    if any((augment.brightness, augment.contrast, augment.saturation, augment.hue)):
-        x = _colour(x, augment, draw)
-    return x
+    return apply(x, draw(x.shape[0], augment, generator, frames, x.device, x.shape[1]))

