@@ -69,6 +69,13 @@ def ferbench_models() -> list[ModelSpec]:
     the training part only), augmentation, the optimiser, device and precision. Give at least
     a ``"default"`` :class:`~ferbench.specs.Recipe`; name others (``"paper"``, ...) for
     ``ferbench run --recipe``. Seed nothing yourself: ferbench seeds each job.
+
+    Two optional speed hints, to set only after measuring with
+    ``benchmarks/training_throughput.py``: ``channels_last=True`` when the channels-last memory
+    format trains your model faster on the CPU (plain convolutions usually; CUDA always uses
+    it), and ``cpu_bf16=False`` when bf16 autocast trains it slower than fp32 on a CPU with
+    native bf16 (depthwise convolutions, small ViTs), so that ``--precision auto`` keeps fp32
+    there. A recipe may fix ``precision`` when a model is only stable in one.
     """
 
 
