@@ -30,7 +30,7 @@ from ferbench.store import RunStore, load_jobs
 
 #: Recipe fields that ``ferbench run`` can override from the command line.
 OVERRIDABLE = ("epochs", "batch_size", "lr", "weight_decay", "optimizer", "schedule", "input_size",
-               "precision")
+               "precision", "selection", "val_fraction", "patience")
 
 
 class Reporter:

@@ -29,13 +29,16 @@ from torch import nn
 from ferbench.data import Dataset
 from ferbench.engine.device import resolve_precision, seed_everything, use_channels_last
 from ferbench.engine.predict import predict_proba
-from ferbench.engine.train import EpochCallback, FitResult, fit
+from ferbench.engine.train import EpochCallback, FitResult, ValidationPart, fit
 from ferbench.factory import count_parameters
 from ferbench.leakage.report import LeakageReport
-from ferbench.protocols import FoldPlan
+from ferbench.protocols import FoldPlan, inner_split
 from ferbench.specs import MetricSpec, ModelSpec, Recipe
 
 SCHEMA_VERSION = 1
+
+#: Recipe fields added after results were first stored, with the value those results ran with.
+_EARLIER_RECIPE = {"precision": "fp32", "selection": "last", "val_fraction": 0.1, "patience": 0}
 
 
 def derive_seed(*parts: object) -> int:
@@ -69,10 +72,11 @@ class Job:
     def config(self) -> dict[str, Any]:
         """Everything that determines the result, as plain JSON."""
         recipe = self.recipe.to_dict()
-        # Results from before the precision setting trained in fp32 on the CPU; an fp32 recipe
-        # keeps their hashes.
-        if recipe["precision"] == "fp32":
-            del recipe["precision"]
+        # Recipe fields added later are left out at the value every earlier result ran with
+        # (fp32 on the CPU, the last epoch), so those results keep their hashes.
+        for name, earlier in _EARLIER_RECIPE.items():
+            if recipe[name] == earlier:
+                del recipe[name]
         return {
             "model": self.model,
             "recipe_name": self.recipe_name,
@@ -225,10 +229,19 @@ def run_job(
         "versions": _versions(),
     }
     try:
-        train = dataset.subset(plan.train_index(job.fold))
+        split = None
+        if job.recipe.selection == "best":
+            validation_seed = derive_seed(job.seed, "validation")
+            split = inner_split(dataset, plan, job.fold, job.recipe.val_fraction, validation_seed)
+        train = dataset.subset(plan.train_index(job.fold) if split is None else split.fit)
         height, _, channels = dataset.image_shape
         image_size = job.recipe.input_size or height
         train_clips = train.clips() if model_spec.input == "clip" else None
+        validation = None
+        if split is not None:
+            val = dataset.subset(split.validation)
+            validation = ValidationPart(val.images, val.labels,
+                                        None if train_clips is None else val.clips(train_clips.length))
 
         def build() -> nn.Module:
             seed_everything(job.seed)  # the model's initial weights come from the job's seed
@@ -241,8 +254,15 @@ def run_job(
             fit, images=train.images, labels=train.labels, clips=train_clips,
             soft_labels=train.soft_labels, device=device, precision=precision, seed=job.seed,
             on_epoch=on_epoch, compile_mode=job.compile_mode, channels_last=channels_last,
+            validation=validation,
         ), info)
-        del train
+        del train, validation
+        if split is not None:
+            stop = f", early stopping after {job.recipe.patience}" if job.recipe.patience else ""
+            info["selection"] = f"best validation accuracy{stop}; validation part: {split.source}"
+            info["validation"] = {"source": split.source, "seed": validation_seed,
+                                  "n_fit": int(len(split.fit)), "n_validation": int(len(split.validation)),
+                                  "selected_epoch": fitted.selected_epoch, "epochs_run": fitted.epochs_run}
         test_index = plan.test_index(job.fold)
         test = dataset.subset(test_index)
         test_clips = None

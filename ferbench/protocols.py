@@ -197,3 +197,52 @@ def assign_folds(dataset: Dataset, protocol: str = "subject", k: int = 10, seed:
         splitter=repr(splitter),
         test_fold=test_fold,
     )
+
+
+@dataclass(frozen=True)
+class InnerSplit:
+    """A fold's training part divided for model selection: ``fit`` rows train, ``validation``
+    rows choose the epoch (row indices into the whole data set); ``source`` says how."""
+
+    fit: np.ndarray
+    validation: np.ndarray
+    source: str
+
+
+def inner_split(dataset: Dataset, plan: FoldPlan, fold: int, fraction: float, seed: int) -> InnerSplit:
+    """Carve the validation rows that select a model from ``fold``'s training side, never its test part.
+
+    Under ``official`` with a validation split (FER2013 PublicTest, FER+ Valid) that split is
+    the validation part and the whole training split trains. Otherwise about ``fraction`` of
+    the training part is held out, stratified by label, grouped by subject (by sequence where
+    there are no subjects) so that no person is on both sides, seeded by ``seed``.
+    """
+    train = plan.train_index(fold)
+    held_out = plan.held_out_index()
+    if plan.protocol == "official" and len(held_out):
+        splits = ", ".join(sorted(set(dataset.split[held_out].tolist())))
+        return InnerSplit(train, held_out, f"the official validation split ({splits})")
+    if not 0 < fraction < 1:
+        raise UserError(f"the validation fraction must be between 0 and 1 (exclusive), got {fraction}.")
+    labels = dataset.labels[train]
+    try:
+        grouped_by, groups = _groups(dataset)
+        groups = groups[train]
+    except UserError:
+        grouped_by, groups = None, None
+    parts = round(1 / fraction)
+    if groups is not None:
+        parts = min(parts, len(np.unique(groups)))
+        if parts < 2:
+            raise UserError(f"fold {fold} of {dataset.name!r} trains on one {grouped_by}; an inner "
+                            f"validation split needs two. Use the fixed-budget selection (last).")
+        splitter = StratifiedGroupKFold(n_splits=parts, shuffle=True, random_state=seed)
+    else:
+        splitter = StratifiedKFold(n_splits=max(2, min(parts, int(np.bincount(labels).max()))),
+                                   shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The least populated class")
+        fit, validation = next(splitter.split(np.zeros(len(labels)), labels, groups))
+    how = f"grouped by {grouped_by}" if grouped_by else "over images"
+    return InnerSplit(train[fit], train[validation],
+                      f"about {100 / parts:.0f}% of the training part, stratified, {how}")

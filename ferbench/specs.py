@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+SELECTIONS = ("last", "best")
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,12 @@ class Recipe:
     (nothing is selected on test data). ``precision`` is ``auto`` (bf16 autocast where the
     device computes bf16 natively, else fp32 on a CPU and fp16 on older CUDA devices),
     ``fp32``, ``bf16`` or ``fp16`` (CUDA only); each result records what it resolved to.
+
+    ``selection`` decides which weights are evaluated, and never looks at the test part:
+    ``last`` (a fixed budget: the last epoch) or ``best`` (the epoch with the best accuracy on
+    a validation part carved from the training part: ``val_fraction`` of it, grouped by
+    subject, or the data set's official validation split; with ``patience`` > 0 training stops
+    after that many epochs without improvement).
     """
 
     optimizer: str = "adam"
@@ -84,8 +91,17 @@ class Recipe:
     input_sizes: Mapping[str, int] = field(default_factory=dict)
     augment: Augment = field(default_factory=Augment)
     precision: str = "auto"
+    selection: str = "last"
+    val_fraction: float = 0.1
+    patience: int = 0
 
     def __post_init__(self) -> None:
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"Recipe.selection must be one of {SELECTIONS}, got {self.selection!r}.")
+        if not 0 < self.val_fraction < 1:
+            raise ValueError(f"Recipe.val_fraction must be between 0 and 1, got {self.val_fraction}.")
+        if self.patience < 0:
+            raise ValueError(f"Recipe.patience must be >= 0, got {self.patience}.")
         if self.precision not in PRECISIONS:
             raise ValueError(f"Recipe.precision must be one of {PRECISIONS}, got {self.precision!r}.")
         if self.optimizer not in OPTIMIZERS:

@@ -1,8 +1,10 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
 from ferbench import UserError, assign_folds
-from ferbench.protocols import FoldPlan
+from ferbench.protocols import FoldPlan, inner_split
 
 from conftest import make_dataset
 
@@ -60,3 +62,34 @@ def test_plan_round_trips_through_json():
     assert again.key == plan.key == "tiny-subject-k4-s2"
     np.testing.assert_array_equal(again.test_fold, plan.test_fold)
     assert "StratifiedGroupKFold" in again.splitter
+
+
+def test_inner_split_is_carved_from_the_training_part_grouped_by_subject():
+    data = make_dataset(n_subjects=20)
+    plan = assign_folds(data, "subject", 4, 0)
+    for fold in range(4):
+        split = inner_split(data, plan, fold, 0.2, seed=1)
+        train = set(plan.train_index(fold).tolist())
+        assert set(split.fit.tolist()) | set(split.validation.tolist()) == train
+        assert not set(split.fit.tolist()) & set(split.validation.tolist())
+        assert set(data.subjects[split.fit]).isdisjoint(data.subjects[split.validation])
+        assert 0.1 < len(split.validation) / len(train) < 0.3 and "grouped by subject" in split.source
+    again = inner_split(data, plan, 0, 0.2, seed=1)
+    np.testing.assert_array_equal(again.validation, inner_split(data, plan, 0, 0.2, seed=1).validation)
+    assert not np.array_equal(again.validation, inner_split(data, plan, 0, 0.2, seed=2).validation)
+
+
+def test_inner_split_uses_the_official_validation_split_and_images_without_groups():
+    data = make_dataset(n_subjects=10)
+    split_names = np.array(["Training", "PublicTest", "PrivateTest"])[np.arange(len(data)) % 3]
+    official = dataclasses.replace(data, split=split_names, subjects=None, sequences=None)
+    plan = assign_folds(official, "official")
+    split = inner_split(official, plan, 0, 0.1, seed=0)
+    np.testing.assert_array_equal(split.validation, np.flatnonzero(split_names == "PublicTest"))
+    np.testing.assert_array_equal(split.fit, plan.train_index(0))
+    assert "official validation split (PublicTest)" in split.source
+    image_plan = assign_folds(official, "image", 3, 0)
+    loose = inner_split(official, image_plan, 0, 0.25, seed=0)
+    assert "over images" in loose.source and len(loose.validation)
+    with pytest.raises(UserError, match="between 0 and 1"):
+        inner_split(data, assign_folds(data, "subject", 3, 0), 0, 1.5, seed=0)

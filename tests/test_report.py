@@ -263,6 +263,17 @@ def test_report_of_a_real_run(cli, tmp_path):
     assert (tmp_path / "out" / "figures" / "synthetic-subject-k3-s0" / "confusion-smallcnn.png").exists()
 
 
+def test_selection_mode_and_validation_curves_reach_the_leaderboard(cli, tmp_path):
+    assert cli("run", "--models", "smallcnn", "--folds", "3", "--epochs", "2", "--selection", "best",
+               "--out", tmp_path / "run")[0] == 0
+    assert cli("report", tmp_path / "run", "--out", tmp_path / "out")[0] == 0
+    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    assert "best validation accuracy; validation part: about 10% of the training part" in md
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert "Validation accuracy per epoch" in page and "Training curves" in page
+    assert (tmp_path / "out" / "figures" / "synthetic-subject-k3-s0" / "validation-smallcnn.png").exists()
+
+
 def _chromium():
     """Playwright driving Debian's chromium; where FERBENCH_REQUIRE_BROWSER is set (.ci/run) its absence fails."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser")

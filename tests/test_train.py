@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from ferbench.engine.predict import predict_proba
-from ferbench.engine.train import channel_stats, fit
+from ferbench.engine.train import ValidationPart, channel_stats, fit
 from ferbench.specs import Augment, Recipe
 
 from conftest import make_dataset
@@ -131,3 +131,65 @@ def test_augmentation_sees_only_training_images(monkeypatch):
     train_rows = set(plan.train_index(0).tolist())
     assert set(seen) == train_rows and len(seen) == 2 * len(train_rows)
     assert not set(seen) & set(plan.test_index(0).tolist())
+
+
+def test_best_selection_returns_the_best_validation_epoch_and_patience_stops():
+    data = make_dataset(n_subjects=8)
+    part = ValidationPart(data.images[:12], data.labels[:12])
+    recipe = Recipe(epochs=6, batch_size=6, selection="best", lr=0.05)
+    torch.manual_seed(0)
+    fitted = fit(tiny_model(), data.images[12:], data.labels[12:], recipe, device=CPU, precision="fp32",
+                 seed=0, validation=part)
+    accuracy = fitted.curves["val_accuracy"]
+    assert len(accuracy) == len(fitted.curves["val_loss"]) == fitted.epochs_run == 6
+    assert accuracy[fitted.selected_epoch - 1] == max(accuracy)
+    proba = predict_proba(fitted.model, part.images, device=CPU)
+    assert (proba.argmax(1) == part.labels).mean() == pytest.approx(max(accuracy))
+    torch.manual_seed(0)
+    stopped = fit(tiny_model(), data.images[12:], data.labels[12:],
+                  recipe.with_overrides(epochs=40, patience=2), device=CPU, precision="fp32", seed=0,
+                  validation=part)
+    assert stopped.epochs_run == stopped.selected_epoch + 2 < 40
+    with pytest.raises(ValueError, match="needs a validation part"):
+        fit(tiny_model(), data.images, data.labels, recipe, device=CPU, precision="fp32", seed=0)
+
+
+def test_early_stopping_job_never_hands_the_test_part_to_training(monkeypatch):
+    """The must-show: instrument what the trainer receives, on the synthetic set."""
+    import ferbench
+    import ferbench.jobs as jobs_module
+    from ferbench import assign_folds
+    from ferbench.jobs import Job, plan_digest, run_job
+    from ferbench.registry import get_registry
+
+    data = ferbench.get_dataset("synthetic")
+    data.images[:, 0, 0, 0], data.images[:, 0, 1, 0] = np.arange(len(data)) // 256, np.arange(len(data)) % 256
+    received = {}
+    original = jobs_module.fit
+
+    def rows(images):
+        return set((images[:, 0, 0, 0].astype(int) * 256 + images[:, 0, 1, 0]).tolist())
+
+    def instrumented(model, images, labels, recipe, **kwargs):
+        received["train"] = rows(images)
+        received["validation"] = rows(kwargs["validation"].images)
+        return original(model, images, labels, recipe, **kwargs)
+
+    monkeypatch.setattr(jobs_module, "fit", instrumented)
+    plan = assign_folds(data, "subject", 5, 0)
+    spec = get_registry().get("model", "smallcnn")
+    recipe = spec.recipes["default"].with_overrides(epochs=3, selection="best", patience=1)
+    job = Job(model="smallcnn", recipe_name="default", recipe=recipe, dataset=data.name,
+              fingerprint=data.fingerprint, protocol=plan.protocol, k=plan.k, fold=2, run_seed=0,
+              plan_digest=plan_digest(plan))
+    result = run_job(job, data, plan, spec, get_registry().select("metric", "all"), CPU)
+    assert result.status == "ok", result.error
+    test = set(plan.test_index(2).tolist())
+    assert received["train"] and received["validation"]
+    assert not (received["train"] | received["validation"]) & test
+    assert received["train"] | received["validation"] == set(plan.train_index(2).tolist())
+    assert set(data.subjects[list(received["train"])]).isdisjoint(data.subjects[list(received["validation"])])
+    assert result.info["selection"].startswith("best validation accuracy, early stopping after 1")
+    assert 1 <= result.info["validation"]["selected_epoch"] <= result.info["validation"]["epochs_run"] <= 3
+    assert result.info["validation"]["n_validation"] == len(received["validation"])
+    assert {"train_loss", "val_loss", "val_accuracy"} <= set(result.info["curves"])

@@ -18,7 +18,7 @@ from ferbench.execution import Outcome
 from ferbench.jobs import Job
 from ferbench.protocols import PROTOCOLS
 from ferbench.registry import get_registry
-from ferbench.specs import OPTIMIZERS, PRECISIONS, SCHEDULES
+from ferbench.specs import OPTIMIZERS, PRECISIONS, SCHEDULES, SELECTIONS
 
 SUMMARY_METRICS = ("accuracy", "macro_f1", "roc_auc_ovr")
 
@@ -58,6 +58,14 @@ def add_parser(commands) -> None:
                         help="auto: bf16 autocast where the device computes bf16 natively (CPUs with "
                         "AVX512-BF16/AMX, recent GPUs), fp16 on older GPUs, else fp32; each result "
                         "records what it resolved to")
+    recipe.add_argument("--selection", choices=SELECTIONS,
+                        help="which weights are evaluated: last (fixed budget, the last epoch) or best "
+                        "(best accuracy on a validation part carved from the training part, grouped "
+                        "by subject, or the official validation split); never the test part")
+    recipe.add_argument("--val-fraction", type=float,
+                        help="share of the training part held out for --selection best (default 0.1)")
+    recipe.add_argument("--patience", type=int,
+                        help="--selection best: stop after this many epochs without a better one (0: run all)")
     parser.add_argument("--pretrained", action="store_true",
                         help="start from pretrained weights, read from local files only (models that "
                         "have them, e.g. timm/<name>: see README); nothing is downloaded")

@@ -1,8 +1,9 @@
 """Where a fold is trained: fit a model on the training part, and nothing else.
 
-``fit`` receives only training images and labels; it fits the normalisation statistics on
-them, trains for the recipe's fixed budget and returns the last epoch's weights (nothing is
-selected on test data, which never reaches this module).
+``fit`` receives only training images and labels, and optionally a validation part carved from
+the training side; it fits the normalisation statistics on the training images, trains for the
+recipe's budget and returns the last epoch's weights, or the epoch that did best on the
+validation part (test data never reaches this module).
 """
 
 from __future__ import annotations
@@ -76,12 +77,55 @@ COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 
 @dataclass
 class FitResult:
-    """A trained model and what training recorded."""
+    """A trained model and what training recorded.
+
+    ``curves`` holds ``train_loss`` and ``train_accuracy`` per epoch, and ``val_loss`` and
+    ``val_accuracy`` when a validation part was given; ``selected_epoch`` is the (1-based) epoch
+    whose weights ``model`` holds, ``epochs_run`` how many ran (fewer on early stopping).
+    """
 
     model: Preprocessed
     curves: dict[str, list[float]]
     normalisation: dict[str, list[float] | int]
     seconds: float
+    selected_epoch: int = 0
+    epochs_run: int = 0
+
+
+@dataclass
+class ValidationPart:
+    """Images (N, H, W, C) uint8 and labels of a validation part; ``clips`` for clip models."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    clips: Clips | None = None
+
+
+class _Validator:
+    """Loss and accuracy of the model on a validation part, held on the device as uint8."""
+
+    def __init__(self, part: ValidationPart, device: torch.device, channels_last: bool, batch: int = 256):
+        self.x = images_to_device(part.images, device)
+        rows = np.arange(len(part.labels)) if part.clips is None else part.clips.rows
+        self.items = torch.as_tensor(rows, device=device)
+        first = rows if part.clips is None else rows[:, 0]
+        self.y = torch.as_tensor(part.labels[first], dtype=torch.long, device=device)
+        self.channels_last, self.device = channels_last, device
+        self.batch = batch if part.clips is None else max(1, batch // part.clips.length)
+
+    @torch.no_grad()
+    def __call__(self, net: nn.Module, precision: str) -> tuple[float, float]:
+        net.eval()
+        loss, correct = 0.0, 0
+        for start in range(0, len(self.items), self.batch):
+            x = batch_input(self.x, self.items[start:start + self.batch], self.channels_last)
+            y = self.y[start:start + self.batch]
+            with autocast(self.device, precision):
+                logits = net(x).float()
+            loss += F.cross_entropy(logits, y, reduction="sum").item()
+            correct += (logits.argmax(1) == y).sum().item()
+        net.train()
+        return loss / len(self.y), correct / len(self.y)
 
 
 def channel_stats(images: np.ndarray, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
@@ -125,6 +169,7 @@ def fit(
     accumulation: int = 1,
     compile_mode: str = "none",
     channels_last: bool = False,
+    validation: ValidationPart | None = None,
 ) -> FitResult:
     """Train ``model`` on the training part (uint8 images (N, H, W, C), int labels).
 
@@ -143,9 +188,17 @@ def fit(
     the paper's 4; ``"max-autotune"``); prediction uses the uncompiled module.
 
     ``channels_last`` trains in that memory format on the CPU too (always on CUDA).
+
+    With ``validation`` (rows of the training side that ``images`` does not hold) the loss and
+    accuracy on it are recorded after every epoch; under ``recipe.selection == "best"`` the
+    returned weights are those of the epoch with the best validation accuracy (lower loss
+    breaks ties, then the earlier epoch), and ``recipe.patience`` > 0 stops training after that
+    many epochs without a better one.
     """
     if accumulation < 1:
         raise ValueError(f"accumulation must be an integer >= 1, got {accumulation}.")
+    if recipe.selection == "best" and validation is None:
+        raise ValueError("Recipe.selection 'best' needs a validation part (fit(validation=...)).")
     started = time.perf_counter()
     generator = seed_everything(seed)
     mean, std = channel_stats(images)
@@ -181,6 +234,12 @@ def fit(
     group_sizes = [(n if first + accumulation >= steps else (first + accumulation) * batch) - first * batch
                    for first in range(0, steps, accumulation)]
     curves: dict[str, list[float]] = {"train_loss": [], "train_accuracy": []}
+    validator = None if validation is None else _Validator(validation, device, channels_last)
+    if validator is not None:
+        curves.update(val_loss=[], val_accuracy=[])
+    best: tuple[float, float] | None = None
+    best_state: dict[str, torch.Tensor] | None = None
+    selected = epochs_run = 0
     net.train()
     for epoch in range(recipe.epochs):
         order = torch.randperm(n, generator=generator).to(device)
@@ -215,8 +274,22 @@ def fit(
             scheduler.step()
         curves["train_loss"].append(loss_sum / n)
         curves["train_accuracy"].append(correct / n)
+        epochs_run = selected = epoch + 1
+        if validator is not None:
+            val_loss, val_accuracy = validator(net, precision)
+            curves["val_loss"].append(val_loss)
+            curves["val_accuracy"].append(val_accuracy)
         if on_epoch is not None:
             on_epoch(epoch + 1, recipe.epochs, loss_sum / n)
+        if recipe.selection == "best":
+            if best is None or (val_accuracy, -val_loss) > best:
+                best, best_epoch = (val_accuracy, -val_loss), epoch + 1
+                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            elif recipe.patience and epoch + 1 - best_epoch >= recipe.patience:
+                break
+    if best_state is not None:
+        net.load_state_dict(best_state)
+        selected = best_epoch
     net.eval()
     normalisation = {"mean": mean.tolist(), "std": std.tolist(), "fitted_on_samples": len(labels)}
-    return FitResult(net, curves, normalisation, time.perf_counter() - started)
+    return FitResult(net, curves, normalisation, time.perf_counter() - started, selected, epochs_run)

@@ -41,7 +41,8 @@ def _slug(text: str) -> str:
 
 
 def _board_figures(board: Board, analysis: BoardAnalysis) -> dict[str, dict[str, bytes]]:
-    drawn: dict[str, dict[str, bytes]] = {"ranks": {}, "confusion": {}, "roc": {}, "curves": {}}
+    drawn: dict[str, dict[str, bytes]] = {"ranks": {}, "confusion": {}, "roc": {}, "curves": {},
+                                          "validation": {}}
     if analysis.ranking is not None:
         drawn["ranks"]["critical-difference diagram"] = figures.cd_diagram_png(
             analysis.ranking.friedman.ranks, analysis.ranking.nemenyi.cd, analysis.ranking.cliques,
@@ -56,6 +57,10 @@ def _board_figures(board: Board, analysis: BoardAnalysis) -> dict[str, dict[str,
         curves = {f"fold {fold}": values for fold, values in entry.curves.items() if values}
         if curves:
             drawn["curves"][label] = figures.curves_png(curves, label, "training loss")
+        if entry.val_curves:
+            drawn["validation"][label] = figures.curves_png(
+                {f"fold {fold}": values for fold, values in entry.val_curves.items()}, label,
+                "validation accuracy")
     return drawn
 
 

@@ -37,9 +37,10 @@ class Entry:
     proba: np.ndarray  # (rows of ``predictions``, classes)
     n_train: dict[int, int]
     n_test: dict[int, int]
-    curves: dict[int, list[float]]
+    curves: dict[int, list[float]]  # fold -> training loss per epoch
     provenance: dict[str, Any]
     failed: dict[int, str] = field(default_factory=dict)  # fold -> first line of the error
+    val_curves: dict[int, list[float]] = field(default_factory=dict)  # fold -> validation accuracy
 
     @property
     def folds(self) -> list[int]:
@@ -215,6 +216,8 @@ def _board(key: str, plan: FoldPlan, report: LeakageReport | None,
             n_train={r["config"]["fold"]: r.get("n_train") for r in ok},
             n_test={r["config"]["fold"]: r.get("n_test") for r in ok},
             curves={r["config"]["fold"]: list(r.get("curves", {}).get("train_loss", [])) for r in ok},
+            val_curves={r["config"]["fold"]: list(r["curves"]["val_accuracy"]) for r in ok
+                        if r.get("curves", {}).get("val_accuracy")},
             provenance=_merge_provenance([_provenance(r) for _, r in folds]),
             failed={fold: (record.get("error") or "failed").splitlines()[0]
                     for fold, record in folds if record["status"] != "ok"},

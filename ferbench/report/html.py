@@ -153,7 +153,7 @@ def _leakage(report: LeakageReport | None) -> str:
 def page(analyses: list[BoardAnalysis], figures: Mapping[str, Mapping[str, Mapping[str, bytes]]],
          across: Ranking | None = None, across_png: bytes | None = None, generated: str = "") -> str:
     """The HTML document. ``figures[board key][section]`` maps captions to PNG bytes; sections are
-    ``ranks``, ``confusion``, ``roc`` and ``curves``."""
+    ``ranks``, ``confusion``, ``roc``, ``curves`` and ``validation``."""
     body = ["<h1>ferbench leaderboard</h1>"]
     if generated:
         body.append(f'<p class="note">{escape(generated)}</p>')
@@ -177,7 +177,9 @@ def page(analyses: list[BoardAnalysis], figures: Mapping[str, Mapping[str, Mappi
         body += [f'<p class="note">{escape(note)}</p>' for note in analysis.notes]
         for section, heading in (("confusion", "Confusion matrices (pooled test predictions, row-normalised)"),
                                  ("roc", "ROC curves, one-vs-rest per class (pooled test predictions)"),
-                                 ("curves", "Training curves (training loss per epoch, each fold)")):
+                                 ("curves", "Training curves (training loss per epoch, each fold)"),
+                                 ("validation", "Validation accuracy per epoch, each fold (the inner "
+                                  "validation part that chose the evaluated epoch; never the test part)")):
             if board_figures.get(section):
                 body.append(f"<h3>{escape(heading)}</h3>" + _figures(board_figures[section]))
         body.append(_leakage(analysis.board.leakage))
