@@ -124,12 +124,13 @@ def execute(task: Task, on_epoch: EpochCallback | None = None, threads: int | No
             dataset = _load(task)
             plan, report = _plan(store, job)
             model = get_registry().get("model", job.model)
+            published = get_registry().get("dataset", job.dataset).best_published
             metrics = get_registry().select("metric", "all")
             device = select_device(task.device)
         except Exception as error:
             result = JobResult(job, "failed", error=f"{type(error).__name__}: {error}\n\n{traceback.format_exc()}")
         else:
-            result = run_job(job, dataset, plan, model, metrics, device, on_epoch, report)
+            result = run_job(job, dataset, plan, model, metrics, device, on_epoch, report, published)
         store.commit(result)
     finally:
         claim.unlink(missing_ok=True)

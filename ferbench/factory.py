@@ -91,7 +91,8 @@ def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     model.eval()
     try:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(torch.zeros(input_shape))
+            device = next(model.parameters(), torch.empty(0)).device
+            model(torch.zeros(input_shape, device=device))
     finally:
         model.train(was_training)
         for hook in hooks:

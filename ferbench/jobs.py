@@ -6,6 +6,7 @@ receives it (invariant 1 of an honest evaluation).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gc
 import hashlib
@@ -30,10 +31,10 @@ from ferbench.data import Dataset
 from ferbench.engine.device import resolve_precision, seed_everything, use_channels_last
 from ferbench.engine.predict import predict_proba
 from ferbench.engine.train import EpochCallback, FitResult, ValidationPart, fit
-from ferbench.factory import count_parameters
+from ferbench.factory import count_flops, count_parameters
 from ferbench.leakage.report import LeakageReport
 from ferbench.protocols import FoldPlan, inner_split
-from ferbench.specs import MetricSpec, ModelSpec, Recipe
+from ferbench.specs import MetricSpec, ModelSpec, PublishedResult, Recipe
 
 SCHEMA_VERSION = 1
 
@@ -158,6 +159,21 @@ def score(metrics: list[MetricSpec], y_true: np.ndarray, proba: np.ndarray,
     return scores
 
 
+def model_card(spec: ModelSpec, model: nn.Module, channels: int, image_size: int,
+               clip_length: int | None = None) -> dict[str, Any]:
+    """The model card of a trained ``model``: the spec's card fields, and the parameter count and
+    forward FLOPs per image (per frame for clip models) computed at the input the job used.
+    FLOPs are None where torch's counter cannot run the model."""
+    shape = (1, channels, image_size, image_size)
+    try:
+        flops = (count_flops(model, shape) if clip_length is None
+                 else count_flops(model, (1, clip_length, *shape[1:])) / clip_length)
+    except Exception:  # noqa: BLE001 - a model the counter cannot trace still has a card
+        flops = None
+    return {"parameters": count_parameters(model), "flops": flops, "input_size": image_size,
+            "channels": channels, "input": spec.input, **dataclasses.asdict(spec.card)}
+
+
 def _fit_retrying_oom(job: Job, build: Callable[[], nn.Module], train: Callable[..., FitResult],
                       info: dict[str, Any]) -> FitResult:
     """Build the model and ``train(model, recipe=, accumulation=)`` it; once more if out of memory.
@@ -198,6 +214,7 @@ def run_job(
     device: torch.device,
     on_epoch: EpochCallback | None = None,
     leakage: LeakageReport | None = None,
+    published: PublishedResult | None = None,
 ) -> JobResult:
     """Fit on the fold's training part, predict its test part, score the predictions.
 
@@ -207,6 +224,12 @@ def run_job(
     A fit that runs out of memory is retried once from the same initial weights at half the
     batch size with gradient accumulation (see ``_fit_retrying_oom``); ``info["oom_retry"]``
     then says so, while the job's config keeps the requested recipe.
+
+    ``published`` (the data set spec's best credible published accuracy) is recorded as the
+    result's sanity band, which a leaderboard compares the scores with.
+
+    The result's ``card`` holds the model card's fields with the parameter count and forward
+    FLOPs computed at the input size the job used.
 
     An exception inside the job becomes a ``failed`` result carrying the error, so one bad
     job never loses the others.
@@ -228,6 +251,8 @@ def run_job(
         "classes": list(dataset.classes),
         "versions": _versions(),
     }
+    if published is not None:
+        info["sanity_band"] = dataclasses.asdict(published)
     try:
         split = None
         if job.recipe.selection == "best":
@@ -257,6 +282,8 @@ def run_job(
             validation=validation,
         ), info)
         del train, validation
+        info["card"] = model_card(model_spec, fitted.model.model, channels, image_size,
+                                  None if train_clips is None else train_clips.length)
         if split is not None:
             stop = f", early stopping after {job.recipe.patience}" if job.recipe.patience else ""
             info["selection"] = f"best validation accuracy{stop}; validation part: {split.source}"

@@ -32,12 +32,13 @@ TEXY = "50%_&_{x}"
 
 
 def write_run(root, accuracy: dict[str, float], *, protocol="subject", k=5, seed=0, n_subjects=10,
-              plan=None, epochs=3, fail=()):
+              plan=None, epochs=3, fail=(), band=None, card=None):
     """A run directory whose model ``m`` answers correctly with probability ``accuracy[m]``.
 
     Each model's correctness is drawn independently per sample (seeded by the model name), so
     two models with the same accuracy differ only by chance. ``fail`` lists (model, fold) jobs
-    recorded as failed.
+    recorded as failed. ``band`` and ``card`` are recorded as a run records the data set's
+    sanity band and the model card.
     """
     dataset = make_dataset(n_subjects=n_subjects, per_subject=6, n_classes=3)
     plan = plan or assign_folds(dataset, protocol, k, seed)
@@ -56,6 +57,10 @@ def write_run(root, accuracy: dict[str, float], *, protocol="subject", k=5, seed
                     "selection": "fixed budget: last epoch", "classes": list(dataset.classes),
                     "versions": {"ferbench": "0.1.0", "ferbench_commit": "abc123", "torch": "2.x"},
                     "curves": {"train_loss": list(np.linspace(1.0, 0.5, epochs))}}
+            if band is not None:
+                info["sanity_band"] = band
+            if card is not None:
+                info["card"] = card
             if (model, fold) in fail:
                 store.commit(JobResult(job, "failed", info=info, error="RuntimeError: boom\n\ntraceback"))
                 continue
@@ -142,7 +147,7 @@ def test_leaky_results_are_marked_in_every_format(tmp_path):
     assert all("**LEAKY**" in line for line in md.splitlines() if line.startswith(("| m1 | 5/5", "| m2 | 5/5")))
     assert pd.read_csv(tmp_path / "out" / "leaderboard.csv")["leaky"].all()
     tex = (tmp_path / "out" / "leaderboard.tex").read_text()
-    assert r"\caption{\textbf{LEAKY}" in tex and tex.count(r"\textbf{LEAKY} \\") == 2
+    assert r"\caption{\textbf{LEAKY}" in tex and tex.count(r"\textbf{LEAKY} & ") == 2
     html = (tmp_path / "out" / "index.html").read_text()
     assert html.count('<span class="leaky">LEAKY</span>') >= 3 and 'class="banner"' in html
 
@@ -261,6 +266,27 @@ def test_report_of_a_real_run(cli, tmp_path):
     md = (tmp_path / "out" / "leaderboard.md").read_text()
     assert "| smallcnn | 3/3 |" in md and "smallcnn: default (adam" in md
     assert (tmp_path / "out" / "figures" / "synthetic-subject-k3-s0" / "confusion-smallcnn.png").exists()
+
+
+def test_scores_above_the_sanity_band_say_verify_protocol_in_every_format(tmp_path):
+    band = {"accuracy": 0.7, "protocol": "subject-independent 10-fold", "source": "Someone 2024"}
+    card = {"parameters": 1_700_000, "flops": 3.3e8, "pretraining": "none", "licence": "MIT"}
+    write_run(tmp_path / "run", {"high": 0.95, "low": 0.5}, band=band, card=card)
+    build_report([tmp_path / "run"], tmp_path / "out")
+    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    high = next(line for line in md.splitlines() if line.startswith("| high |"))
+    low = next(line for line in md.splitlines() if line.startswith("| low |"))
+    assert "**verify protocol (&gt; 70.0)**" in high
+    assert "within (≤ 70.0)" in low and "verify" not in low
+    assert "1.70 M" in high and "0.33 G" in high and "| none |" in high
+    assert "best credible published accuracy 70.0 % (subject-independent 10-fold; Someone 2024)" in md
+    tex = (tmp_path / "out" / "leaderboard.tex").read_text()
+    assert tex.count(r"\textbf{verify protocol (\textgreater{} 70.0)}") == 1
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert page.count('<span class="leaky">verify protocol (&gt; 70.0)</span>') == 1
+    table = pd.read_csv(tmp_path / "out" / "leaderboard.csv").set_index("label")
+    assert table.loc["high", "above_sanity_band"] and not table.loc["low", "above_sanity_band"]
+    assert table.loc["high", "card_parameters"] == 1_700_000
 
 
 def test_selection_mode_and_validation_curves_reach_the_leaderboard(cli, tmp_path):

@@ -10,7 +10,7 @@ from ferbench import UserError, assign_folds, load_jobs, load_predictions, load_
 from ferbench.engine.device import resolve_precision
 from ferbench.jobs import Job, plan_digest, run_job
 from ferbench.registry import get_registry
-from ferbench.specs import MetricSpec, ModelSpec, Recipe
+from ferbench.specs import MetricSpec, ModelSpec, PublishedResult, Recipe
 from ferbench.store import RunStore, atomic_write
 
 from conftest import make_dataset
@@ -91,6 +91,23 @@ def test_record_has_config_versions_and_curves(finished):
     assert record["device"] == "cpu" and record["precision_requested"] == "auto"
     assert record["precision"] == resolve_precision("auto", torch.device("cpu"))
     assert record["selection"].startswith("fixed budget")
+
+
+def test_record_has_a_computed_model_card_even_for_a_spec_without_one(finished):
+    _, _, store, results = finished
+    card = store.read_job(results[0].job)["card"]
+    assert card["parameters"] == sum(p.numel() for p in tiny_model().parameters())
+    assert card["flops"] > 0 and card["input_size"] == 12 and card["channels"] == 1
+    assert card["pretraining"] == "none" and card["licence"] == ""  # the spec gave no card
+
+
+def test_the_data_sets_sanity_band_is_recorded_with_the_result():
+    data = make_dataset()
+    plan = assign_folds(data, "subject", 3, 0)
+    band = PublishedResult(accuracy=0.9, protocol="subject 10-fold", source="A 2024")
+    result = run_job(make_job(data, plan, 0), data, plan, ModelSpec("tiny", build=tiny_model), [],
+                     torch.device("cpu"), published=band)
+    assert result.info["sanity_band"] == {"accuracy": 0.9, "protocol": "subject 10-fold", "source": "A 2024"}
 
 
 def test_a_different_plan_under_the_same_key_is_refused(finished):

@@ -80,11 +80,13 @@ def tables(registry: Registry, what: str) -> list[Table]:
         out.append(dataset_table(registry))
     if what in ("models", "all"):
         table = _table("Models (size at 48×48×1, 7 classes; FLOPs per image or frame)", registry, "model",
-                       ("input", "parameters", "FLOPs", "recipes", "pretraining", "provider", "description"))
+                       ("input", "parameters", "FLOPs", "recipes", "pretraining", "licence", "provider",
+                        "description"))
         for name in registry.names("model"):
             s = registry.get("model", name)
             table.add_row(name, s.input, *_size(s), ", ".join(sorted(s.recipes)),
-                          s.card.pretraining, _provider(registry, "model", name), s.description)
+                          s.card.pretraining, s.card.licence or "–", _provider(registry, "model", name),
+                          s.description)
         out.append(table)
     if what in ("metrics", "all"):
         table = _table("Metrics (all are computed for every job)", registry, "metric",

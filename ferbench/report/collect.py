@@ -9,6 +9,7 @@ differ are never put on one board.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,12 @@ class Entry:
     provenance: dict[str, Any]
     failed: dict[int, str] = field(default_factory=dict)  # fold -> first line of the error
     val_curves: dict[int, list[float]] = field(default_factory=dict)  # fold -> validation accuracy
+    card: dict[str, Any] = field(default_factory=dict)  # model card, sizes computed at the input used
+    band: dict[str, Any] | None = None  # the data set's best credible published accuracy
+
+    def above_band(self, metric_mean: float) -> bool:
+        """Whether a mean accuracy exceeds the data set's sanity band ("verify protocol")."""
+        return self.band is not None and math.isfinite(metric_mean) and metric_mean > self.band["accuracy"]
 
     @property
     def folds(self) -> list[int]:
@@ -218,6 +225,8 @@ def _board(key: str, plan: FoldPlan, report: LeakageReport | None,
             curves={r["config"]["fold"]: list(r.get("curves", {}).get("train_loss", [])) for r in ok},
             val_curves={r["config"]["fold"]: list(r["curves"]["val_accuracy"]) for r in ok
                         if r.get("curves", {}).get("val_accuracy")},
+            card=next((r["card"] for r in ok if "card" in r), {}),
+            band=next((r["sanity_band"] for _, r in folds if "sanity_band" in r), None),
             provenance=_merge_provenance([_provenance(r) for _, r in folds]),
             failed={fold: (record.get("error") or "failed").splitlines()[0]
                     for fold, record in folds if record["status"] != "ok"},

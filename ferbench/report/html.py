@@ -14,7 +14,7 @@ from html import escape
 from ferbench.leakage.report import LeakageReport
 from ferbench.report.analysis import BoardAnalysis, Ranking
 from ferbench.report.tables import (
-    LEAKY, PAIR_COLUMNS, columns, leakage_text, main_table, pair_table, provenance, ranking_text, title,
+    LEAKY, PAIR_COLUMNS, columns, emphasised, leakage_text, main_table, pair_table, provenance, ranking_text, title,
 )
 
 _CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
@@ -108,8 +108,8 @@ def _leaderboard(analysis: BoardAnalysis) -> str:
             sort = _sort_value(analysis, row["model"], key) if key not in ("model", "leakage") else None
             data = f' data-sort="{escape(sort)}"' if sort is not None else ""
             text = escape(str(row[key]))
-            if key == "leakage" and row[key] == LEAKY:
-                text = f'<span class="leaky">{LEAKY}</span>'
+            if emphasised(key, row[key]):
+                text = f'<span class="leaky">{text}</span>'
             cells.append(f"<td{classes}{data}>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return (f'<table class="sortable leaderboard"><thead><tr>{head}</tr></thead>'

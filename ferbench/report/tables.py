@@ -20,6 +20,7 @@ from ferbench.report.analysis import BoardAnalysis, Ranking
 LABELS = {"accuracy": "accuracy", "macro_f1": "macro F1", "macro_recall": "macro recall",
           "macro_precision": "macro precision", "roc_auc_ovr": "ROC AUC (OvR)"}
 LEAKY = "LEAKY"
+VERIFY = "verify protocol"
 
 
 def metric_label(metric: str) -> str:
@@ -67,6 +68,10 @@ def provenance(analysis: BoardAnalysis) -> list[tuple[str, str]]:
         ("leakage", leakage_text(analysis)),
         ("significance", f"{analysis.test}, α = {_alpha(analysis):g}"),
     ]
+    band = next((entry.band for entry in entries if entry.band is not None), None)
+    if band is not None:
+        lines.append(("sanity band", f"best credible published accuracy {percent(band['accuracy'])} % "
+                      f"({band['protocol']}; {band['source']}); a score above it says: {VERIFY}"))
     if any(entry.provenance["pretrained"] == "True" for entry in entries):
         lines.append(("pretrained", ", ".join(e.label for e in entries if e.provenance["pretrained"] == "True")))
     return lines
@@ -116,9 +121,32 @@ def main_table(analysis: BoardAnalysis) -> list[dict[str, Any]]:
         cells["pooled"] = percent(row.get(f"{primary}_pooled"))
         cells["rank"] = "–" if not math.isfinite(row["rank"]) else f"{row['rank']:.2f}"
         cells["leakage"] = LEAKY if analysis.board.leaky else "clean"
+        entry = analysis.board.entries[label]
+        cells["band"] = band_text(entry, row.get("accuracy_mean", math.nan))
+        cells["parameters"] = _scaled(entry.card.get("parameters"), 1e6, "M")
+        cells["flops"] = _scaled(entry.card.get("flops"), 1e9, "G")
+        cells["pretraining"] = str(entry.card.get("pretraining", "–"))
         cells["bold"] = {metric: analysis.best.get(metric) == label for metric in analysis.metrics}
         rows.append(cells)
     return rows
+
+
+def band_text(entry, accuracy: float) -> str:
+    """The sanity-band cell: ``verify protocol`` above the data set's best credible published
+    accuracy, ``within`` at or below it, ``–`` where the data set gives none."""
+    if entry.band is None:
+        return "–"
+    best = percent(entry.band["accuracy"])
+    return f"{VERIFY} (> {best})" if entry.above_band(accuracy) else f"within (≤ {best})"
+
+
+def _scaled(value: float | None, unit: float, suffix: str) -> str:
+    return "–" if value is None else f"{value / unit:.2f} {suffix}"
+
+
+def emphasised(key: str, text: str) -> bool:
+    """Whether a leaderboard cell is a warning to print in bold or red: LEAKY, verify protocol."""
+    return (key == "leakage" and text == LEAKY) or (key == "band" and text.startswith(VERIFY))
 
 
 def _interval(row: pd.Series, metric: str, kind: str) -> str:
@@ -134,7 +162,9 @@ def columns(analysis: BoardAnalysis) -> list[tuple[str, str]]:
     return ([("model", "model"), ("folds", "folds")]
             + [(m, f"{metric_label(m)} %") for m in analysis.metrics]
             + [("t_ci", f"{primary} 95% CI (t)"), ("boot_ci", f"{primary} 95% CI (bootstrap)"),
-               ("pooled", f"pooled {primary} %"), ("rank", "mean rank"), ("leakage", "leakage")])
+               ("pooled", f"pooled {primary} %"), ("rank", "mean rank"), ("parameters", "parameters"),
+               ("flops", "FLOPs (forward)"), ("pretraining", "pretraining"), ("leakage", "leakage"),
+               ("band", "sanity band")])
 
 
 def pair_table(analysis: BoardAnalysis) -> list[dict[str, str]]:
@@ -185,7 +215,7 @@ _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#
         "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
         "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}"}
 _TEX_TEXT = {"±": r"$\pm$", "–": "--", "−": "$-$", "α": r"$\alpha$", "χ²": r"$\chi^2$", "—": "---",
-             "²": r"\textsuperscript{2}"}
+             "²": r"\textsuperscript{2}", "≤": r"$\leq$"}
 
 
 def escape_markdown(text: str) -> str:
@@ -226,8 +256,8 @@ def markdown(analyses: list[BoardAnalysis], across: Ranking | None = None,
             cells = []
             for key, _ in keys:
                 text = escape_markdown(row[key])
-                if key == "leakage" and row[key] == LEAKY:
-                    text = f"**{LEAKY}**"
+                if emphasised(key, row[key]):
+                    text = f"**{text}**"
                 cells.append(f"**{text}**" if row["bold"].get(key) else text)
             rows.append(cells)
         out += _md_table([escape_markdown(h) for _, h in keys], rows)
@@ -277,6 +307,12 @@ def csv(analyses: list[BoardAnalysis]) -> str:
         for name in ("ferbench", "commit", "torch", "device", "threads", "precision", "selection"):
             frame[name] = [analysis.board.entries[label].provenance[name] for label in frame["label"]]
         frame["recipe_details"] = [recipe_text(analysis.board.entries[label].recipe) for label in frame["label"]]
+        entries = [analysis.board.entries[label] for label in frame["label"]]
+        for name in ("parameters", "flops", "input_size", "channels", "pretraining", "licence", "citation"):
+            frame[f"card_{name}"] = [entry.card.get(name) for entry in entries]
+        frame["sanity_band"] = [None if e.band is None else e.band["accuracy"] for e in entries]
+        frame["above_sanity_band"] = [e.above_band(m) for e, m in zip(entries, frame.get(
+            "accuracy_mean", pd.Series([math.nan] * len(frame))))]
         frames.append(frame)
     return pd.concat(frames, ignore_index=True).to_csv(index=False)
 
@@ -311,7 +347,7 @@ def latex(analyses: list[BoardAnalysis]) -> str:
             cells = []
             for key, _ in keys:
                 text = escape_latex(row[key])
-                if row["bold"].get(key) or (key == "leakage" and row[key] == LEAKY):
+                if row["bold"].get(key) or emphasised(key, row[key]):
                     text = r"\textbf{" + text + "}"
                 cells.append(text)
             out.append(" & ".join(cells) + r" \\")
