@@ -23,6 +23,7 @@ from ferbench.factory import load_dataset
 from ferbench.execution import Outcome, Task, remember_dataset
 from ferbench.jobs import Job, plan_digest
 from ferbench.leakage import DuplicateSearch, LeakageReport, audit
+from ferbench.leakage.crossdata import pretraining_overlap
 from ferbench.protocols import assign_folds, check_protocol
 from ferbench.registry import get_registry
 from ferbench.specs import ModelSpec, Recipe
@@ -105,15 +106,17 @@ def _check_pretrained(specs: list[ModelSpec]) -> None:
         spec.build(num_classes=7, in_chans=1, image_size=48, pretrained=True)
 
 
-def _refuse_leaky(reports: list[tuple[LeakageReport, Path]], allow_leaky: bool) -> None:
-    """Stop before any training when a plan leaks and leaks were not allowed."""
+def _refuse_leaky(reports: list[tuple[LeakageReport, Path]], cross: list[str], allow_leaky: bool) -> None:
+    """Stop before any training when a plan leaks, or a model was pretrained on the images it
+    would be tested on, and leaks were not allowed."""
     leaky = [(report, path) for report, path in reports if report.leaky]
-    if not leaky or allow_leaky:
+    if not (leaky or cross) or allow_leaky:
         return
     lines = []
     for report, path in leaky:
         lines.append(f"{report.dataset} under --protocol {report.protocol} leaks (report: {path}):")
         lines += [f"  - {line}" for line in report.summary(warnings=False)]
+    lines += [f"{line} (its model card's pretrained_on)" for line in cross]
     raise UserError(
         "\n".join(lines) + "\nA test image that the model has seen in training (itself, a copy, its "
         "clip or its subject) inflates the score. For an honest number use --protocol subject "
@@ -217,8 +220,10 @@ def run_benchmark(
                 reporter.note(f"skipping {', '.join(clip_models)} on {spec.name}: these models take "
                               f"clips (frame sequences) and {spec.name} has none")
 
+        cross = [line for model in model_specs for spec in dataset_specs
+                 if (line := pretraining_overlap(model, spec))]
         _refuse_leaky([(report, store.report_path(plan)) for _, plan, report in loaded.values()],
-                      allow_leaky)
+                      cross, allow_leaky)
         jobs = [
             (Job(
                 model=model.name, recipe_name=recipe, recipe=recipes[model.name].for_dataset(name),

@@ -28,6 +28,7 @@ from ferbench.engine.device import select_device
 from ferbench.engine.train import EpochCallback
 from ferbench.factory import load_dataset
 from ferbench.jobs import Job, JobResult, plan_digest, run_job
+from ferbench.leakage.crossdata import pretraining_overlap
 from ferbench.leakage.report import LeakageReport
 from ferbench.protocols import FoldPlan
 from ferbench.registry import get_registry
@@ -124,13 +125,14 @@ def execute(task: Task, on_epoch: EpochCallback | None = None, threads: int | No
             dataset = _load(task)
             plan, report = _plan(store, job)
             model = get_registry().get("model", job.model)
-            published = get_registry().get("dataset", job.dataset).best_published
+            dataset_spec = get_registry().get("dataset", job.dataset)
             metrics = get_registry().select("metric", "all")
             device = select_device(task.device)
         except Exception as error:
             result = JobResult(job, "failed", error=f"{type(error).__name__}: {error}\n\n{traceback.format_exc()}")
         else:
-            result = run_job(job, dataset, plan, model, metrics, device, on_epoch, report, published)
+            result = run_job(job, dataset, plan, model, metrics, device, on_epoch, report,
+                             dataset_spec.best_published, pretraining_overlap(model, dataset_spec))
         store.commit(result)
     finally:
         claim.unlink(missing_ok=True)

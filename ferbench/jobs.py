@@ -215,6 +215,7 @@ def run_job(
     on_epoch: EpochCallback | None = None,
     leakage: LeakageReport | None = None,
     published: PublishedResult | None = None,
+    cross_dataset: str | None = None,
 ) -> JobResult:
     """Fit on the fold's training part, predict its test part, score the predictions.
 
@@ -226,7 +227,8 @@ def run_job(
     then says so, while the job's config keeps the requested recipe.
 
     ``published`` (the data set spec's best credible published accuracy) is recorded as the
-    result's sanity band, which a leaderboard compares the scores with.
+    result's sanity band, which a leaderboard compares the scores with. ``cross_dataset`` (why
+    the model's pretraining data holds this data set's images) marks the result leaky.
 
     The result's ``card`` holds the model card's fields with the parameter count and forward
     FLOPs computed at the input size the job used.
@@ -253,6 +255,9 @@ def run_job(
     }
     if published is not None:
         info["sanity_band"] = dataclasses.asdict(published)
+    if cross_dataset is not None:
+        info["leaky"] = True
+        info["cross_dataset"] = cross_dataset
     try:
         split = None
         if job.recipe.selection == "best":

@@ -147,12 +147,19 @@ class Recipe:
 
 @dataclass(frozen=True)
 class ModelCard:
-    """Facts a leaderboard shows about a model. Parameter counts are computed, never typed."""
+    """Facts a leaderboard shows about a model. Parameter counts are computed, never typed.
+
+    ``pretraining`` describes the starting weights in words; ``pretrained_on`` names the
+    registered data sets whose images they were trained on (e.g. ``("fer2013",)``), so that
+    testing the model on one of them, or on a data set with the same images, is flagged as a
+    cross-data-set leak.
+    """
 
     pretraining: str = "none"
     licence: str = ""
     citation: str = ""
     url: str = ""
+    pretrained_on: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -172,6 +179,8 @@ class DatasetSpec:
     given with ``--data-dir NAME=PATH`` (None for data sets with ``needs_root=False``).
     ``fitted_on_all`` names every statistic the loader fits on all images (a mean image, a PCA
     basis): the leakage audit counts each as fitted on test data, in every fold.
+    ``same_images_as`` names registered data sets that hold the same images (FERPlus relabels
+    FER2013): a model pretrained on one of them is flagged when tested on this one.
     """
 
     name: str
@@ -188,6 +197,7 @@ class DatasetSpec:
     licence: str = ""
     best_published: PublishedResult | None = None
     fitted_on_all: tuple[str, ...] = ()
+    same_images_as: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_name(self.name, "DatasetSpec")

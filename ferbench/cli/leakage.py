@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from rich.console import Console
@@ -12,6 +13,7 @@ from ferbench.cli.options import add_data_arguments, add_search_arguments, data_
 from ferbench.errors import UserError
 from ferbench.factory import load_dataset
 from ferbench.leakage import LeakageReport, audit
+from ferbench.leakage.crossdata import CrossReport, scan
 from ferbench.protocols import PROTOCOLS, assign_folds
 from ferbench.registry import get_registry
 from ferbench.store import atomic_write
@@ -29,9 +31,13 @@ def add_parser(commands) -> None:
         description="Make the fold plan `ferbench run` would make and check it: subject and "
         "sequence overlap, exact and near duplicates across the sides of each fold, statistics "
         "fitted on test data, and (a warning) duplicates with different labels. Exit status 0 "
-        "when clean, 3 when a leak is found.",
+        "when clean, 3 when a leak is found. With --against, scan for images that two data sets "
+        "share instead (exit 3 when any are found).",
     )
     parser.add_argument("--dataset", required=True, help="the data set to check")
+    parser.add_argument("--against", metavar="OTHER",
+                        help="count the images of --dataset that have an exact or near copy in data set "
+                        "OTHER (the same detector as the within-data-set check); folds are not used")
     add_data_arguments(parser)
     parser.add_argument("--protocol", default="subject", choices=sorted(PROTOCOLS),
                         help="fold protocol (default: subject)")
@@ -68,12 +74,45 @@ def render(report: LeakageReport) -> list:
     return parts
 
 
+def render_cross(report: CrossReport) -> list:
+    """Rich renderables for a scan of one data set against another."""
+    table = Table(title=f"Images of {report.dataset} ({report.n}) with a copy in {report.against} "
+                  f"({report.n_against})")
+    for column in ("copy", "images", "share"):
+        table.add_column(column, justify="left" if column == "copy" else "right")
+    for kind, count in (("exact (identical pixels)", report.exact), ("near (not exact)", report.near)):
+        table.add_row(kind, str(count), f"{100 * count / max(report.n, 1):.1f} %")
+    parts: list = [table]
+    parts += ["  " + ", ".join(f"{key} {value}" for key, value in example.items()) for example in report.examples]
+    verdict = (f"[bold red]shared images[/]: a model trained or pretrained on {report.against} has seen "
+               f"these {report.dataset} images" if report.overlapping else "[green]no shared image found[/]")
+    parts.append(f"{verdict} ({report.seconds:.1f} s)")
+    return parts
+
+
+def _cross(args: argparse.Namespace, data_dirs: dict, dataset_options: dict) -> int:
+    if args.against == args.dataset:
+        raise UserError("--against needs another data set than --dataset; for overlap inside one data "
+                        "set's folds, leave --against out.")
+    loaded = [load_dataset(name, data_dirs.get(name), dataset_options.get(name), args.strict)
+              for name in (get_registry().get("dataset", n).name for n in (args.dataset, args.against))]
+    report = scan(*loaded, search_argument(args), args.examples)
+    if args.json:
+        atomic_write(args.json, json.dumps(report.to_dict(), indent=1).encode())
+    console = Console()
+    for part in render_cross(report):
+        console.print(part, highlight=False)
+    return EXIT_LEAKY if report.overlapping else 0
+
+
 def command(args: argparse.Namespace) -> int:
-    """Audit one data set's fold plan; exit 3 when it leaks."""
+    """Audit one data set's fold plan (or scan it against another); exit 3 when it leaks."""
     data_dirs, dataset_options = data_arguments(args)
     spec = get_registry().get("dataset", args.dataset)
     if args.examples < 0:
         raise UserError("--examples must be 0 or more.")
+    if args.against:
+        return _cross(args, data_dirs, dataset_options)
     dataset = load_dataset(spec.name, data_dirs.get(spec.name), dataset_options.get(spec.name), args.strict)
     plan = assign_folds(dataset, args.protocol, args.folds, args.seed)
     report = audit(dataset, plan, search_argument(args), args.examples, spec.fitted_on_all)

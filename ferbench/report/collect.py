@@ -44,6 +44,7 @@ class Entry:
     val_curves: dict[int, list[float]] = field(default_factory=dict)  # fold -> validation accuracy
     card: dict[str, Any] = field(default_factory=dict)  # model card, sizes computed at the input used
     band: dict[str, Any] | None = None  # the data set's best credible published accuracy
+    cross_dataset: str | None = None  # why the model's pretraining data holds this data set's images
 
     def above_band(self, metric_mean: float) -> bool:
         """Whether a mean accuracy exceeds the data set's sanity band ("verify protocol")."""
@@ -227,6 +228,7 @@ def _board(key: str, plan: FoldPlan, report: LeakageReport | None,
                         if r.get("curves", {}).get("val_accuracy")},
             card=next((r["card"] for r in ok if "card" in r), {}),
             band=next((r["sanity_band"] for _, r in folds if "sanity_band" in r), None),
+            cross_dataset=next((r["cross_dataset"] for _, r in folds if r.get("cross_dataset")), None),
             provenance=_merge_provenance([_provenance(r) for _, r in folds]),
             failed={fold: (record.get("error") or "failed").splitlines()[0]
                     for fold, record in folds if record["status"] != "ok"},

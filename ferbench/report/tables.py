@@ -68,6 +68,7 @@ def provenance(analysis: BoardAnalysis) -> list[tuple[str, str]]:
         ("leakage", leakage_text(analysis)),
         ("significance", f"{analysis.test}, α = {_alpha(analysis):g}"),
     ]
+    lines += [(f"{LEAKY} ({entry.label})", entry.cross_dataset) for entry in entries if entry.cross_dataset]
     band = next((entry.band for entry in entries if entry.band is not None), None)
     if band is not None:
         lines.append(("sanity band", f"best credible published accuracy {percent(band['accuracy'])} % "
@@ -120,8 +121,8 @@ def main_table(analysis: BoardAnalysis) -> list[dict[str, Any]]:
         cells["boot_ci"] = _interval(row, primary, "boot")
         cells["pooled"] = percent(row.get(f"{primary}_pooled"))
         cells["rank"] = "–" if not math.isfinite(row["rank"]) else f"{row['rank']:.2f}"
-        cells["leakage"] = LEAKY if analysis.board.leaky else "clean"
         entry = analysis.board.entries[label]
+        cells["leakage"] = LEAKY if analysis.board.leaky or entry.cross_dataset else "clean"
         cells["band"] = band_text(entry, row.get("accuracy_mean", math.nan))
         cells["parameters"] = _scaled(entry.card.get("parameters"), 1e6, "M")
         cells["flops"] = _scaled(entry.card.get("flops"), 1e9, "G")

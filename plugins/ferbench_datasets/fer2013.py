@@ -125,6 +125,7 @@ def load(root: Path, strict: bool = False, verify: bool = False) -> Dataset:
 SPEC = DatasetSpec(
     name=NAME,
     load=load,
+    same_images_as=("ferplus",),  # FERPlus relabels FER2013's pixels
     classes=CLASSES,
     image_size=(48, 48),
     channels=1,

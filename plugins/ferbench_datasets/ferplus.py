@@ -214,6 +214,7 @@ def load(root: Path, labels: str = "majority", votes: str = "fer2013new", strict
 SPEC = DatasetSpec(
     name=NAME,
     load=load,
+    same_images_as=("fer2013",),  # FERPlus relabels FER2013's pixels
     classes=EMOTIONS,
     image_size=(48, 48),
     channels=1,
