@@ -147,6 +147,7 @@ def run_benchmark(
     executor: str = "local",
     executor_options: Mapping[str, Any] | None = None,
     compile_mode: str = "none",
+    config_toml: str | None = None,
 ) -> RunOutcome:
     """Train and evaluate ``models`` × ``datasets`` × ``folds`` into the run directory ``out``
     (default ``runs/<protocol>-k<folds>-s<seed>``).
@@ -169,6 +170,7 @@ def run_benchmark(
     for the whole call: a second run on it is refused while this one works.
 
     Finished jobs (same config hash) are skipped unless ``force``; failed jobs are retried.
+    ``config_toml`` (the command line's options as TOML) is saved as ``RUN_DIR/config.toml``.
     """
     check_protocol(protocol, folds)
     if compile_mode not in COMPILE_MODES:
@@ -251,7 +253,7 @@ def run_benchmark(
             "allow_leaky": allow_leaky, "duplicate_search": search.to_dict(), "pretrained": pretrained,
             "compile_mode": compile_mode, "executor": executor,
             "executor_options": {k: str(v) for k, v in (executor_options or {}).items()},
-        })
+        }, config_toml)
         pending = [job for job, _ in jobs if force or not store.is_done(job)]
         reporter.planned(len(jobs), len(jobs) - len(pending))
         tasks = [Task(job, str(out), None if data_dirs.get(job.dataset) is None else str(data_dirs[job.dataset]),

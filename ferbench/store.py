@@ -187,9 +187,12 @@ class RunStore:
                 (self.root / ".lock").unlink()
                 self.root.rmdir()
 
-    def write_config(self, config: dict[str, Any]) -> None:
-        """Record the resolved configuration of the latest ``ferbench run`` here."""
+    def write_config(self, config: dict[str, Any], toml: str | None = None) -> None:
+        """Record the resolved configuration of the latest ``ferbench run`` here (and, from the
+        command line, its options as ``config.toml``, which ``ferbench run --config`` reads)."""
         atomic_write(self.root / "config.json", json.dumps(config, indent=1).encode())
+        if toml is not None:
+            atomic_write(self.root / "config.toml", toml.encode())
 
 
 def _plan_digests(run_dir: Path) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from rich.console import Console
 
@@ -32,9 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     err = Console(stderr=True)
     try:
+        if argv[:1] == ["run"]:
+            argv = run_command.with_config(argv)
+        args = build_parser().parse_args(argv)
+        args.argv = argv
         return args.handler(args)
     except UserError as error:
         err.print(f"[bold red]ferbench: error:[/] {error}", highlight=False)

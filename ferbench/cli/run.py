@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ferbench.benchmark import OVERRIDABLE, Reporter, run_benchmark
+from ferbench.cli import config
 from ferbench.cli.options import add_data_arguments, add_search_arguments, data_arguments, search_argument
 from ferbench.errors import UserError
 from ferbench.engine.train import COMPILE_MODES
@@ -87,6 +88,10 @@ def add_parser(commands) -> None:
                        help="an option of the executor, repeatable; slurm: partition, time (minutes), "
                        "gpus, cpus, mem (GB), parallel, account, qos, constraint; cluster=local runs "
                        "the Slurm path on this machine")
+    parser.add_argument("--config", type=Path, metavar="FILE",
+                        help="read options from a TOML file (keys as the options: folds = 5, batch_size = "
+                        "64, models = \"smallcnn\"); flags given here win. Each run saves its options "
+                        "as RUN_DIR/config.toml, which reproduces it")
     parser.add_argument("--force", action="store_true",
                         help="redo every requested job, replacing finished results "
                         "(also those of another configuration)")
@@ -157,6 +162,41 @@ def executor_options(args: argparse.Namespace) -> dict[str, str | int]:
     return options
 
 
+#: Repeatable options: destination -> flag.
+REPEATABLE = {"data_dir": "--data-dir", "dataset_option": "--dataset-option", "executor_option": "--executor-option"}
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    commands = argparse.ArgumentParser(prog="ferbench").add_subparsers()
+    add_parser(commands)
+    return commands.choices["run"]
+
+
+def given(tokens: list[str], flag: str) -> list[str]:
+    """Every value given to ``flag`` in ``tokens`` (as ``FLAG VALUE`` or ``FLAG=VALUE``)."""
+    values = []
+    for i, token in enumerate(tokens):
+        if token == flag and i + 1 < len(tokens):
+            values.append(tokens[i + 1])
+        elif token.startswith(flag + "="):
+            values.append(token[len(flag) + 1:])
+    return values
+
+
+def with_config(argv: list[str]) -> list[str]:
+    """``ferbench run`` arguments with those of ``--config FILE`` put first (the command line
+    wins), and ``--config`` itself taken out."""
+    files = given(argv, "--config")
+    if not files:
+        return argv
+    if len(files) > 1:
+        raise UserError("--config may be given once.")
+    rest = [t for i, t in enumerate(argv) if t != "--config" and not t.startswith("--config=")
+            and not (i and argv[i - 1] == "--config")]
+    parser = _run_parser()
+    return [rest[0], *config.merge(config.file_arguments(Path(files[0]), parser), rest[1:], parser)]
+
+
 def command(args: argparse.Namespace) -> int:
     """Run the benchmark with progress bars, then print the summary table."""
     data_dirs, dataset_options = data_arguments(args)
@@ -174,6 +214,8 @@ def command(args: argparse.Namespace) -> int:
             dataset_options=dataset_options, strict=args.strict, allow_leaky=args.allow_leaky,
             search=search_argument(args), pretrained=args.pretrained,
             executor=args.executor, executor_options=executor_options(args), compile_mode=args.compile_mode,
+            config_toml=config.dump(args, _run_parser(), {dest: given(args.argv, flag) for dest, flag in
+                                                          REPEATABLE.items()}),
         )
     console.print(summary_table(outcome.jobs, args.folds))
     console.print(f"{outcome.ran} job(s) trained, {outcome.skipped} already done; results in "
