@@ -132,8 +132,8 @@ def main() -> None:
           f"{device}, {torch.get_num_threads()} threads")
     print(f"fp32 matmul {gflops:.0f} GFLOP/s; training {flops / 1e9:.2f} GFLOP per image; "
           f"ceiling {ceiling:.0f} images/s")
-    rates: dict[tuple[int, str, str], float] = {}
     for batch in (int(b) for b in args.batch_sizes.split(",")):
+        first: dict[str, float] = {}
         for precision in precisions:
             row = {
                 "bare loop, preloaded tensors": bare(spec, data, args.epochs, batch, device, precision),
@@ -141,19 +141,14 @@ def main() -> None:
                 "fit, default augmentation": harness(spec, data, args.epochs, batch, augment, device,
                                                      precision),
             }
+            first = first or row
             for name, rate in row.items():
-                rates[batch, precision, name] = rate
                 print(f"batch {batch:4d}  {precision}  {name:30s} {rate:7.1f} images/s  "
                       f"{rate / ceiling:5.2f} × ceiling  "
                       f"{rate / row['bare loop, preloaded tensors']:.2f} × bare")
             if precision != precisions[0]:
-                for name in row:
-                    print(f"batch {batch:4d}  {precision} / {precisions[0]}  {name:30s} "
-                          f"{rate_ratio(rates, batch, precision, precisions[0], name):.2f} ×")
-
-
-def rate_ratio(rates: dict[tuple[int, str, str], float], batch: int, a: str, b: str, name: str) -> float:
-    return rates[batch, a, name] / rates[batch, b, name]
+                for name, rate in row.items():
+                    print(f"batch {batch:4d}  {precision} / {precisions[0]}  {name:30s} {rate / first[name]:.2f} ×")
 
 
 if __name__ == "__main__":

@@ -7,8 +7,9 @@ import re
 import textwrap
 from pathlib import Path
 
+from ferbench.data import EMOTIONS
 from ferbench.errors import UserError
-from ferbench.specs import _check_name
+from ferbench.specs import check_name
 
 KINDS = ("model", "dataset", "metric")
 
@@ -219,7 +220,7 @@ def scaffold(kind: str, name: str, directory: str | Path = ".") -> Path:
     if kind not in KINDS:
         raise UserError(f"ferbench new makes one of {', '.join(KINDS)}, not {kind!r}.")
     try:
-        _check_name(name, kind)
+        check_name(name, kind)
     except ValueError as error:
         raise UserError(str(error)) from None
     module = module_name(name)
@@ -231,8 +232,6 @@ def scaffold(kind: str, name: str, directory: str | Path = ".") -> Path:
     if target.exists():
         raise UserError(f"{target} already exists; ferbench new never overwrites. Pick another name "
                         "or --dir, or remove that folder.")
-    from ferbench.data import EMOTIONS
-
     fields = {"name": name, "module": module, "dist": dist, "kind": kind, "emotions": ", ".join(EMOTIONS)}
     source, test = _TEMPLATES[kind]
     files = {

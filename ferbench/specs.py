@@ -200,7 +200,7 @@ class DatasetSpec:
     same_images_as: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        _check_name(self.name, "DatasetSpec")
+        check_name(self.name, "DatasetSpec")
         unknown = [c for c in self.classes if c not in EMOTIONS]
         if unknown:
             raise ValueError(
@@ -233,7 +233,7 @@ class ModelSpec:
     cpu_bf16: bool = True
 
     def __post_init__(self) -> None:
-        _check_name(self.name, "ModelSpec")
+        check_name(self.name, "ModelSpec")
         if "default" not in self.recipes:
             raise ValueError(
                 f"ModelSpec {self.name!r} has recipes {sorted(self.recipes)} but no 'default'."
@@ -256,7 +256,7 @@ class MetricSpec:
     description: str = ""
 
     def __post_init__(self) -> None:
-        _check_name(self.name, "MetricSpec")
+        check_name(self.name, "MetricSpec")
         if self.name in RESERVED_METRIC_NAMES:
             raise ValueError(f"MetricSpec name {self.name!r} is reserved for a result column; rename it.")
 
@@ -271,7 +271,7 @@ class ExecutorSpec:
     description: str = ""
 
     def __post_init__(self) -> None:
-        _check_name(self.name, "ExecutorSpec")
+        check_name(self.name, "ExecutorSpec")
 
 
 #: Result-table columns a metric must not shadow.
@@ -283,8 +283,9 @@ RESERVED_METRIC_NAMES = frozenset({
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*(/[A-Za-z0-9][A-Za-z0-9_.+-]*)*")
 
 
-def _check_name(name: str, kind: str) -> None:
-    # Names become folder names in run directories: letters, digits, "_.+-", "/"-separated parts.
+def check_name(name: str, kind: str) -> None:
+    """Reject a ``kind`` name that cannot be a folder name in a run directory (letters, digits,
+    "_.+-", "/"-separated parts)."""
     if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
         raise ValueError(
             f"{kind} name must start with a letter or digit and use only letters, digits, "

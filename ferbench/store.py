@@ -195,9 +195,20 @@ class RunStore:
             atomic_write(self.root / "config.toml", toml.encode())
 
 
+def load_plans(run_dir: str | Path) -> dict[str, FoldPlan]:
+    """Every fold plan saved in ``run_dir``, by key (``<dataset>-<protocol>-k<k>-s<seed>``)."""
+    plans = {}
+    for path in sorted((Path(run_dir) / "folds").glob("*.json")):
+        try:
+            plans[path.stem] = FoldPlan.from_json(path.read_text())
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+            raise UserError(f"{path} is not a readable fold plan ({error}); re-run `ferbench run` with "
+                            "the same arguments to rewrite it.") from None
+    return plans
+
+
 def _plan_digests(run_dir: Path) -> dict[str, str]:
-    return {path.stem: plan_digest(FoldPlan.from_json(path.read_text()))
-            for path in (run_dir / "folds").glob("*.json")}
+    return {key: plan_digest(plan) for key, plan in load_plans(run_dir).items()}
 
 
 def load_records(run_dir: str | Path) -> list[dict[str, Any]]:

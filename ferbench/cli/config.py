@@ -71,9 +71,7 @@ def file_arguments(path: Path, parser: argparse.ArgumentParser) -> list[str]:
 
 
 def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return str(value).lower()
-    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def merge(file_tokens: list[str], cli_tokens: list[str], parser: argparse.ArgumentParser) -> list[str]:

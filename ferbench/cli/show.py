@@ -11,8 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ferbench.errors import UserError
-from ferbench.protocols import FoldPlan
-from ferbench.store import RunStore, load_jobs
+from ferbench.store import RunStore, load_jobs, load_plans
 
 
 def add_parser(commands) -> None:
@@ -44,10 +43,10 @@ def run_overview(run_dir: str | Path) -> dict[str, Any]:
     config_path = run_dir / "config.json"
     config = _read(config_path) if config_path.exists() else {}
     jobs = load_jobs(run_dir)
+    store = RunStore(run_dir)
     plans = []
-    for path in sorted((run_dir / "folds").glob("*.json")):
-        plan = FoldPlan.from_json(path.read_text())
-        report = RunStore(run_dir).read_report(plan)
+    for plan in load_plans(run_dir).values():
+        report = store.read_report(plan)
         plans.append({
             "plan": plan.key, "dataset": plan.dataset, "protocol": plan.protocol, "k": plan.k,
             "seed": plan.seed, "fingerprint": plan.fingerprint, "grouped_by": plan.grouped_by,

@@ -8,7 +8,6 @@ differ are never put on one board.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from ferbench.errors import UserError
 from ferbench.jobs import plan_digest
 from ferbench.leakage.report import LeakageReport
 from ferbench.protocols import FoldPlan
-from ferbench.store import RunStore, load_records
+from ferbench.store import RunStore, load_plans, load_records
 
 
 @dataclass
@@ -89,17 +88,6 @@ def _label(model: str, recipe_name: str) -> str:
     return model if recipe_name == "default" else f"{model} ({recipe_name})"
 
 
-def _load_plans(run_dir: Path) -> dict[str, FoldPlan]:
-    plans = {}
-    for path in sorted((run_dir / "folds").glob("*.json")):
-        try:
-            plans[path.stem] = FoldPlan.from_json(path.read_text())
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-            raise UserError(f"{path} is not a readable fold plan ({error}); re-run `ferbench run` with "
-                            "the same arguments to rewrite it.") from None
-    return plans
-
-
 def _provenance(record: dict[str, Any]) -> dict[str, Any]:
     versions = record.get("versions", {})
     return {
@@ -154,7 +142,7 @@ def collect(run_dirs: Sequence[str | Path]) -> list[Board]:
         if not run_dir.is_dir():
             raise UserError(f"{run_dir} does not exist or is not a directory; pass the --out of a "
                             "`ferbench run`.")
-        for key, plan in _load_plans(run_dir).items():
+        for key, plan in load_plans(run_dir).items():
             if key in plans and plan_digest(plans[key][0]) != plan_digest(plan):
                 raise UserError(
                     f"{run_dir} and {plans[key][1]} assign folds differently for {key} (another data set "
