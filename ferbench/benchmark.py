@@ -19,7 +19,7 @@ import pandas as pd
 from ferbench.engine.device import resolve_precision, select_device
 from ferbench.engine.train import COMPILE_MODES
 from ferbench.errors import UserError
-from ferbench.factory import load_dataset
+from ferbench.factory import load_dataset, with_face_crop
 from ferbench.execution import Outcome, Task, remember_dataset
 from ferbench.jobs import Job, plan_digest
 from ferbench.leakage import DuplicateSearch, LeakageReport, audit
@@ -148,12 +148,15 @@ def run_benchmark(
     executor_options: Mapping[str, Any] | None = None,
     compile_mode: str = "none",
     config_toml: str | None = None,
+    face_crop: str | None = None,
 ) -> RunOutcome:
     """Train and evaluate ``models`` × ``datasets`` × ``folds`` into the run directory ``out``
     (default ``runs/<protocol>-k<folds>-s<seed>``).
 
     ``dataset_options`` maps a data set name to keyword options of its loader; ``strict`` is
-    passed to every loader that takes it (skipped files and lines become errors).
+    passed to every loader that takes it (skipped files and lines become errors); ``face_crop``
+    (none, landmarks, detect) to every loader with a face step, where ``dataset_options`` does
+    not set one.
 
     Every fold plan is audited for leakage (``search`` sets the near-duplicate detector) and
     its report kept under ``RUN_DIR/leakage/``. A leaky plan is refused unless ``allow_leaky``;
@@ -190,6 +193,10 @@ def run_benchmark(
     dataset_options = {name: dict(options) for name, options in (dataset_options or {}).items()}
     for name in (*data_dirs, *dataset_options):
         registry.get("dataset", name)
+    for spec in dataset_specs:  # before jobs take their options with them to worker processes
+        options = with_face_crop(spec.name, dataset_options.get(spec.name), face_crop)
+        if options:
+            dataset_options[spec.name] = options
     recipes = {spec.name: resolve_recipe(spec, recipe, overrides) for spec in model_specs}
     runner = registry.get("executor", executor).create(**dict(executor_options or {}))
     if pretrained:

@@ -51,7 +51,8 @@ class Dataset:
     ``subjects``, ``sequences``, ``frames`` and ``split`` are ``None`` where the data set
     has no such information. ``soft_labels`` (float32 (N, n_classes), rows summing to 1) holds
     label distributions where the data set has them (e.g. FER+ votes); ``labels`` stays the label
-    that scores are computed against. ``notes`` says what the loader skipped, converted or dropped.
+    that scores are computed against. ``notes`` says what the loader skipped, converted or dropped;
+    ``face_crop`` (None when faces were not cropped) the face-crop settings and outcome counts.
     """
 
     name: str
@@ -65,6 +66,7 @@ class Dataset:
     split: np.ndarray | None = None
     soft_labels: np.ndarray | None = None
     notes: tuple[str, ...] = field(default=(), compare=False)
+    face_crop: dict | None = field(default=None, compare=False)
     _fingerprint: str | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -167,6 +169,7 @@ class Dataset:
             split=take(self.split),
             soft_labels=take(self.soft_labels),
             notes=self.notes,
+            face_crop=self.face_crop,
         )
 
     def clips(self, length: int | None = None) -> Clips:

@@ -42,11 +42,31 @@ def get_dataset(name: str, root: str | Path | None = None, **options: Any) -> Da
     return dataset
 
 
-def load_dataset(name: str, root: str | Path | None = None, options: dict[str, Any] | None = None,
-                 strict: bool = False) -> Dataset:
-    """``get_dataset`` with loader ``options``; ``strict`` is passed to every loader that takes it
-    (skipped files and label lines become errors)."""
+def with_face_crop(name: str, options: dict[str, Any] | None, face_crop: str | None) -> dict[str, Any]:
+    """Loader ``options`` of data set ``name`` with ``--face-crop`` applied (an option given for
+    the data set itself wins). Asking a loader without a face step to crop is an error."""
     options = dict(options or {})
+    if face_crop is None:
+        return options
+    registry = get_registry()
+    if "face_crop" in inspect.signature(registry.get("dataset", name).load).parameters:
+        options.setdefault("face_crop", face_crop)
+    elif face_crop != "none":
+        able = [n for n in registry.names("dataset")
+                if "face_crop" in inspect.signature(registry.get("dataset", n).load).parameters]
+        raise UserError(f"data set {name!r} has no face step (its images are face crops already), so "
+                        f"--face-crop {face_crop} cannot apply to it; data sets that crop faces: "
+                        f"{', '.join(able) or '(none)'}. Load {name!r} in a run of its own, or set "
+                        "the option per data set: --dataset-option NAME.face_crop=METHOD.")
+    return options
+
+
+def load_dataset(name: str, root: str | Path | None = None, options: dict[str, Any] | None = None,
+                 strict: bool = False, face_crop: str | None = None) -> Dataset:
+    """``get_dataset`` with loader ``options``; ``strict`` is passed to every loader that takes it
+    (skipped files and label lines become errors), ``face_crop`` (``--face-crop``) to every
+    loader with a face step."""
+    options = with_face_crop(name, options, face_crop)
     if strict and "strict" in inspect.signature(get_registry().get("dataset", name).load).parameters:
         options.setdefault("strict", True)
     return get_dataset(name, root, **options)

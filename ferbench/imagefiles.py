@@ -8,7 +8,10 @@ records what it had to do in a :class:`LoadReport`:
   with ``strict=True``);
 - a palette, RGBA, 16-bit or other-mode image is converted (16-bit values are scaled, not
   clipped) and counted once per kind;
-- an image of another size is resized (bilinear, with antialiasing) and counted once per size.
+- an image of another size is resized (bilinear, with antialiasing) and counted once per size;
+- with a :class:`~ferbench.faces.FaceCrop`, the face is cropped first (by landmarks or by
+  detection, see :mod:`ferbench.faces.crop`) and each outcome is counted: cropped by landmarks,
+  by detection, fell back to detection, no face found, several faces.
 
 The report becomes the Dataset's ``notes`` and one log line per kind on the ``ferbench.data``
 logger, e.g. ``ferplus: skipped 2 files (zero-byte: a.png, b.png)``.
@@ -16,6 +19,7 @@ logger, e.g. ``ferplus: skipped 2 files (zero-byte: a.png, b.png)``.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import mmap
@@ -34,6 +38,9 @@ from PIL import Image, UnidentifiedImageError
 from ferbench import imagecache
 from ferbench.data import EMOTIONS, Dataset
 from ferbench.errors import UserError
+from ferbench.faces import FaceCrop
+from ferbench.faces import crop as facecrop
+from ferbench.faces import detect as facedetect
 
 log = logging.getLogger("ferbench.data")
 
@@ -56,6 +63,9 @@ _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 # (moving their pixels out of the workers costs more than decoding them).
 _PARALLEL_FROM = 4000            # files
 _PARALLEL_MAX_PIXELS = 64 * 64   # values per image (H × W × C)
+# Cropping faces costs far more than moving the crop out (a full frame is decoded and, for
+# detection, searched), so it is spread over the cores from a few dozen files.
+_PARALLEL_FROM_FACES = 32
 
 
 class LoadReport:
@@ -73,6 +83,8 @@ class LoadReport:
         self.resized: Counter[str] = Counter()
         self.resized_to = ""
         self.dropped: Counter[str] = Counter()
+        self.faces: Counter[str] = Counter()
+        self.face_settings = ""
         self.extra: list[str] = []
 
     def skip(self, reason: str, item: str, fix: str = "") -> None:
@@ -116,9 +128,16 @@ class LoadReport:
             sizes = ", ".join(f"{size}: {count}" for size, count in sorted(self.resized.items()))
             out.append(f"resized {_plural(sum(self.resized.values()), 'image')} to "
                        f"{self.resized_to} (from {sizes})")
+        if self.face_settings:
+            out.append(f"face crop ({self.face_settings}): " + self.face_counts())
         for reason, count in self.dropped.items():
             out.append(f"dropped {_plural(count, 'sample')} ({reason})")
         return tuple(out + self.extra)
+
+    def face_counts(self) -> str:
+        """How many images had each face-crop outcome, e.g. ``970 cropped by landmarks, ...``."""
+        shown = [key for key in facecrop.OUTCOMES if key != "several" or self.faces[key]]
+        return ", ".join(f"{self.faces[key]} {facecrop.OUTCOMES[key]}" for key in shown)
 
     def log(self) -> None:
         """Log every line on the ``ferbench.data`` logger (skips as warnings)."""
@@ -149,11 +168,14 @@ def _to_array(image: Image.Image, channels: int) -> tuple[np.ndarray, str | None
     return np.asarray(converted).reshape(image.height, image.width, channels), f"{kind} images to {name}"
 
 
-def decode_file(path: str | Path, channels: int, size: tuple[int, int] | None
+def decode_file(path: str | Path, channels: int, size: tuple[int, int] | None,
+                face: FaceCrop | None = None, points: np.ndarray | None = None
                 ) -> tuple[np.ndarray | None, list[tuple[str, str]], str]:
-    """Decode one file: ``(pixels or None, events, content digest)``.
+    """Decode one file: ``(pixels or None, events, content digest)``; with ``face``, crop the
+    face (by ``points``, its landmarks, where given) before resizing to ``size``.
 
-    Events are ``("skip", reason)``, ``("convert", kind)`` or ``("resize", "WxH")``.
+    Events are ``("skip", reason)``, ``("convert", kind)``, ``("resize", "WxH")``,
+    ``("face", outcome)`` (see :data:`ferbench.faces.crop.OUTCOMES`) or ``("drop", reason)``.
     """
     try:
         data = Path(path).read_bytes()
@@ -177,6 +199,12 @@ def decode_file(path: str | Path, channels: int, size: tuple[int, int] | None
         return None, [("skip", reason)], digest
     if conversion:
         events.append(("convert", conversion))
+    if face is not None:
+        pixels, outcomes = facecrop.crop(pixels, face, points)
+        events += [("face", outcome) for outcome in outcomes]
+        if pixels is None:
+            return None, events + [("drop", "no face found; face_crop no_face='skip'")], digest
+        return (pixels if pixels.shape[:2] == tuple(size) else _resize(pixels, size)), events, digest
     if size is not None and pixels.shape[:2] != tuple(size):
         events.append(("resize", f"{pixels.shape[1]}x{pixels.shape[0]}"))
         pixels = _resize(pixels, size)
@@ -192,35 +220,39 @@ def _resize(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 _shared: np.ndarray | None = None  # the output array that forked workers write into
 
 
-def _decode_into(args: tuple[int, list[str], int, tuple[int, int]]) -> list:
-    start, paths, channels, size = args
+def _decode_into(args: tuple[int, list[str], int, tuple[int, int], FaceCrop | None, list]) -> list:
+    start, paths, channels, size, face, points = args
     out = []
     for row, path in enumerate(paths, start):
-        pixels, events, digest = decode_file(path, channels, size)
+        pixels, events, digest = decode_file(path, channels, size, face, points[row - start])
         if pixels is not None:
             _shared[row] = pixels
         out.append((pixels is not None, events, digest))
     return out
 
 
-def _decode_all(paths: list[str], channels: int, size: tuple[int, int]
+def _decode_all(paths: list[str], channels: int, size: tuple[int, int], face: FaceCrop | None = None,
+                points: list[np.ndarray | None] | None = None
                 ) -> tuple[np.ndarray, list[tuple[bool, list, str]]]:
     """Pixels (N, H, W, C) of every path (zeros where a file was skipped) and, per path,
-    (decoded, events, digest). Large sets are decoded by forked workers writing into shared
-    memory, so no pixels travel through pipes."""
+    (decoded, events, digest). Large sets, and every set whose faces are cropped, are decoded by
+    forked workers writing into shared memory, so no pixels travel through pipes."""
     global _shared
     shape = (len(paths), *size, channels)
+    points = points if points is not None else [None] * len(paths)
     workers = min(os.cpu_count() or 1, 8)
-    if (len(paths) < _PARALLEL_FROM or int(np.prod(shape[1:])) > _PARALLEL_MAX_PIXELS
-            or workers < 2 or sys.platform != "linux"):
+    small = (len(paths) < _PARALLEL_FROM_FACES if face is not None else
+             len(paths) < _PARALLEL_FROM or int(np.prod(shape[1:])) > _PARALLEL_MAX_PIXELS)
+    if small or workers < 2 or sys.platform != "linux":
         _shared = np.zeros(shape, np.uint8)
         try:
-            return _shared, _decode_into((0, paths, channels, size))
+            return _shared, _decode_into((0, paths, channels, size, face, points))
         finally:
             _shared = None
     buffer = mmap.mmap(-1, int(np.prod(shape)))  # anonymous and shared: the workers inherit it
-    step = max(256, len(paths) // (workers * 8))
-    chunks = [(i, paths[i:i + step], channels, size) for i in range(0, len(paths), step)]
+    step = max(16 if face is not None else 256, len(paths) // (workers * 8))
+    chunks = [(i, paths[i:i + step], channels, size, face, points[i:i + step])
+              for i in range(0, len(paths), step)]
     try:
         _shared = np.frombuffer(buffer, np.uint8).reshape(shape)
         # fork: workers start at once (no re-import of torch) and use only PIL and numpy.
@@ -246,24 +278,40 @@ def _common_size(paths: Sequence[str]) -> tuple[int, int] | None:
 
 
 def load_images(paths: Sequence[str | Path], *, channels: int, size: tuple[int, int] | None,
-                report: LoadReport, verify: bool = False, labels: Sequence[str] | None = None
+                report: LoadReport, verify: bool = False, labels: Sequence[str] | None = None,
+                face: FaceCrop | None = None, landmarks: Sequence[np.ndarray | None] | None = None
                 ) -> tuple[np.ndarray, np.ndarray]:
     """Decode ``paths`` (cached) into uint8 (N_kept, H, W, channels) and a boolean kept mask.
 
     ``size`` (H, W) None means the most common size among the files; others are resized to it.
     ``labels`` (display names, one per path) replace the paths in skip messages when given.
+    ``face`` crops each image's face first (``size`` is then required); ``landmarks`` gives each
+    path's points (None where it has none) for ``face.method == "landmarks"``. The settings and
+    the points are part of the cache key: a changed setting crops again, the same never twice.
     """
+    if face is not None and size is None:
+        raise ValueError("load_images: face cropping needs the output size")
     given = [str(p) for p in paths]
     order = np.argsort(np.asarray(given, dtype=object), kind="stable") if given else np.zeros(0, int)
     paths = [given[i] for i in order]  # decoded and cached in sorted order: one entry per file set
+    points = None if landmarks is None else [landmarks[i] for i in order]
     options = {"channels": channels, "size": list(size) if size else None}
+    if face is not None:
+        options["face"] = face.to_dict()
+        options["landmarks"] = _points_digest(points)
+        report.face_settings = face.describe(size)
     key = imagecache.cache_key(paths, options)
     hit = imagecache.lookup(key, paths, verify=verify)
     if hit is not None:
         images, meta = hit
     else:
+        if face is not None and face.method == "detect":
+            facedetect.require_opencv()
+        elif face is not None and (missing := sum(p is None for p in points or [None] * len(paths))):
+            facedetect.require_opencv(f"face_crop='landmarks' falls back to detection for the {missing} image(s) "
+                           "without a landmarks file, and detection")
         target = tuple(size) if size else _common_size(paths) or (1, 1)
-        images, decoded = _decode_all(paths, channels, target)
+        images, decoded = _decode_all(paths, channels, target, face, points)
         ok = np.array([done for done, _, _ in decoded], dtype=bool)
         images = images if ok.all() else images[ok]
         meta = {"events": {str(i): ev for i, (_, ev, _) in enumerate(decoded) if ev},
@@ -278,6 +326,11 @@ def load_images(paths: Sequence[str | Path], *, channels: int, size: tuple[int, 
                 report.skip(info, names[order[int(position)]])
             elif kind == "convert":
                 report.convert(info)
+            elif kind == "face":
+                report.faces[info] += 1
+            elif kind == "drop":
+                decoded_sorted[int(position)] = False
+                report.drop(info, 1)
             else:
                 report.resized[info] += 1
                 report.resized_to = "{1}x{0}".format(*meta["size"])
@@ -290,25 +343,37 @@ def load_images(paths: Sequence[str | Path], *, channels: int, size: tuple[int, 
     return images[row[rank][mask]], mask
 
 
+def _points_digest(points: Sequence[np.ndarray | None] | None) -> str:
+    digest = hashlib.sha256()
+    for item in points or ():
+        digest.update(b"-" if item is None else np.asarray(item, "<f8").tobytes())
+    return digest.hexdigest()[:16]
+
+
 def build_dataset(name: str, classes: Sequence[str], paths: Sequence[str | Path], root: Path,
                   columns: Mapping[str, Any], *, channels: int, size: tuple[int, int] | None,
-                  report: LoadReport, verify: bool = False, keep: np.ndarray | None = None
+                  report: LoadReport, verify: bool = False, keep: np.ndarray | None = None,
+                  face: FaceCrop | None = None, landmarks: Sequence[np.ndarray | None] | None = None
                   ) -> Dataset:
     """Decode ``paths`` and make the Dataset from ``columns`` (labels, subjects, ... one entry
     per path), keeping the rows whose image decoded and, where given, whose ``keep`` is True
     (every path is decoded, so that one cache entry serves every labelling of the same files).
-    Paths are stored relative to ``root``."""
+    Paths are stored relative to ``root``. ``face`` and ``landmarks`` crop faces (see
+    :func:`load_images`); the settings and counts become the Dataset's ``face_crop``."""
     shown = [_relative(p, root) for p in paths]
     images, decoded = load_images(paths, channels=channels, size=size, report=report,
-                                  verify=verify, labels=shown)
+                                  verify=verify, labels=shown, face=face, landmarks=landmarks)
     if not decoded.any():
         raise UserError(f"data set {name!r}: none of the {len(paths)} image files under {root} "
                         f"could be read ({'; '.join(report.lines())}). Check --data-dir {name}=PATH.")
     rows = decoded if keep is None else decoded & np.asarray(keep, dtype=bool)
     cut = {k: None if v is None else np.asarray(v)[rows] for k, v in columns.items()}
     report.log()
+    provenance = None if face is None else {**face.to_dict(), "size": list(size),
+                                            "counts": {k: report.faces[k] for k in facecrop.OUTCOMES}}
     return Dataset(name=name, classes=tuple(classes), images=images[rows[decoded]],
-                   paths=np.asarray(shown, dtype=object)[rows], notes=report.lines(), **cut)
+                   paths=np.asarray(shown, dtype=object)[rows], notes=report.lines(),
+                   face_crop=provenance, **cut)
 
 
 def _relative(path: str | Path, root: Path) -> str:

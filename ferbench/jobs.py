@@ -255,6 +255,8 @@ def run_job(
     }
     if published is not None:
         info["sanity_band"] = dataclasses.asdict(published)
+    if dataset.face_crop is not None:
+        info["face_crop"] = dataset.face_crop
     if cross_dataset is not None:
         info["leaky"] = True
         info["cross_dataset"] = cross_dataset

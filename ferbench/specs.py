@@ -181,6 +181,8 @@ class DatasetSpec:
     basis): the leakage audit counts each as fitted on test data, in every fold.
     ``same_images_as`` names registered data sets that hold the same images (FERPlus relabels
     FER2013): a model pretrained on one of them is flagged when tested on this one.
+    ``face_crop`` says what the loader does to faces by default (``none`` for data sets that
+    are already face crops); a loader that takes a ``face_crop`` option can do otherwise.
     """
 
     name: str
@@ -198,6 +200,7 @@ class DatasetSpec:
     best_published: PublishedResult | None = None
     fitted_on_all: tuple[str, ...] = ()
     same_images_as: tuple[str, ...] = ()
+    face_crop: str = "none"
 
     def __post_init__(self) -> None:
         check_name(self.name, "DatasetSpec")

@@ -55,30 +55,31 @@ def test_ckplus48_bad_trees_are_clear_errors(tmp_path):
         ferbench.get_dataset("ckplus", root, apex_frames=1)
 
 
+# Random pixels, not faces: these tests load the original layout with face_crop="none".
 ORIGINAL = {"S005_001": (6, 3.0), "S005_002": (5, None), "S010_003": (4, 7.0), "S011_001": (5, 2.0)}
 
 
 def test_original_release_apex_frames(tmp_path):
     root = ckplus_original(tmp_path, ORIGINAL)
-    data = ferbench.get_dataset("ckplus", root)
+    data = ferbench.get_dataset("ckplus", root, face_crop="none")
     assert len(data) == 9 and data.image_shape == (50, 60, 1)
     assert data.class_counts()["disgust"] == 3 and data.class_counts()["surprise"] == 3
     assert data.class_counts()["contempt"] == 3
     disgust = data.sequences == "S005_001"
     assert sorted(data.frames[disgust]) == [4, 5, 6] and set(data.subjects[disgust]) == {"S005"}
     assert "1 of 4 sequences have no emotion file (unlabelled in CK+; not used)" in data.notes
-    one = ferbench.get_dataset("ckplus", root, apex_frames=1)
+    one = ferbench.get_dataset("ckplus", root, face_crop="none", apex_frames=1)
     assert len(one) == 3 and sorted(one.frames) == [4, 5, 6]
 
 
 def test_original_release_neutral_first_and_clips(tmp_path):
     root = ckplus_original(tmp_path, ORIGINAL)
-    data = ferbench.get_dataset("ckplus", root, neutral_first=True)
+    data = ferbench.get_dataset("ckplus", root, face_crop="none", neutral_first=True)
     assert data.classes[0] == "neutral" and len(data) == 12
     neutral = data.labels == 0
     assert sorted(data.sequences[neutral]) == ["S005_001", "S010_003", "S011_001"]
     assert set(data.frames[neutral]) == {1}
-    clips = ferbench.get_dataset("ckplus", root, clips=True)
+    clips = ferbench.get_dataset("ckplus", root, face_crop="none", clips=True)
     assert len(clips) == 6 + 4 + 5 and "neutral" not in clips.classes
     for sequence, (frames, _) in ORIGINAL.items():
         rows = clips.sequences == sequence
@@ -86,14 +87,14 @@ def test_original_release_neutral_first_and_clips(tmp_path):
             assert sorted(clips.frames[rows]) == list(range(1, frames + 1))
             assert len(set(clips.labels[rows])) == 1
     with pytest.raises(UserError, match="cannot be combined"):
-        ferbench.get_dataset("ckplus", root, clips=True, neutral_first=True)
+        ferbench.get_dataset("ckplus", root, face_crop="none", clips=True, neutral_first=True)
 
 
 def test_original_release_quirks(tmp_path):
     root = ckplus_original(tmp_path, {**ORIGINAL, "S012_004": (3, "garbage"), "S013_001": (3, 0.0)})
     rgb = root / "cohn-kanade-images" / "S005" / "001" / "S005_001_00000006.png"
     write_image(rgb, np.zeros((50, 60, 3), np.uint8))
-    data = ferbench.get_dataset("ckplus", root, image_size=32)
+    data = ferbench.get_dataset("ckplus", root, face_crop="none", image_size=32)
     assert len(data) == 9 and data.image_shape == (32, 32, 1)
     assert "converted 1 RGB images to grayscale" in data.notes
     assert "resized 9 images to 32x32 (from 60x50: 9)" in data.notes
@@ -101,10 +102,10 @@ def test_original_release_quirks(tmp_path):
     assert "skipped 2 files (emotion file without a code 1-7: Emotion/S012/004/S012_004_00000003_emotion.txt " \
            "('garbage'), Emotion/S013/001/S013_001_00000003_emotion.txt ('0.0000000e+00'))" in data.notes
     with pytest.raises(UserError, match="S012_004_00000003_emotion.txt"):
-        ferbench.get_dataset("ckplus", root, strict=True)
+        ferbench.get_dataset("ckplus", root, face_crop="none", strict=True)
     (root / "Emotion").rename(root / "Labels")
     with pytest.raises(UserError, match="Emotion"):
-        ferbench.get_dataset("ckplus", root)
+        ferbench.get_dataset("ckplus", root, face_crop="none")
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "ckplus48").is_dir(), reason="real CK+48 not present")

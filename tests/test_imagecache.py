@@ -26,9 +26,9 @@ def decodes(monkeypatch):
     calls = []
     real = imagefiles._decode_all
 
-    def counting(paths, channels, size):
+    def counting(paths, channels, size, *face):
         calls.extend(paths)
-        return real(paths, channels, size)
+        return real(paths, channels, size, *face)
 
     monkeypatch.setattr(imagefiles, "_decode_all", counting)
     return calls

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ferbench.cli.options import add_data_arguments, add_search_arguments, data_arguments, search_argument
+from ferbench.data import Dataset
 from ferbench.errors import UserError
 from ferbench.factory import load_dataset
 from ferbench.leakage import LeakageReport, audit
@@ -90,16 +91,24 @@ def render_cross(report: CrossReport) -> list:
     return parts
 
 
+def _print_notes(console: Console, *datasets: Dataset) -> None:
+    """What each loader skipped, converted, cropped and dropped, before the verdict."""
+    for dataset in datasets:
+        for note in dataset.notes:
+            console.print(f"note {dataset.name}: {note}", highlight=False, markup=False)
+
+
 def _cross(args: argparse.Namespace, data_dirs: dict, dataset_options: dict) -> int:
     if args.against == args.dataset:
         raise UserError("--against needs another data set than --dataset; for overlap inside one data "
                         "set's folds, leave --against out.")
-    loaded = [load_dataset(name, data_dirs.get(name), dataset_options.get(name), args.strict)
+    loaded = [load_dataset(name, data_dirs.get(name), dataset_options.get(name), args.strict, args.face_crop)
               for name in (get_registry().get("dataset", n).name for n in (args.dataset, args.against))]
     report = scan(*loaded, search_argument(args), args.examples)
     if args.json:
         atomic_write(args.json, json.dumps(report.to_dict(), indent=1).encode())
     console = Console()
+    _print_notes(console, *loaded)
     for part in render_cross(report):
         console.print(part, highlight=False)
     return EXIT_LEAKY if report.overlapping else 0
@@ -113,12 +122,14 @@ def command(args: argparse.Namespace) -> int:
         raise UserError("--examples must be 0 or more.")
     if args.against:
         return _cross(args, data_dirs, dataset_options)
-    dataset = load_dataset(spec.name, data_dirs.get(spec.name), dataset_options.get(spec.name), args.strict)
+    dataset = load_dataset(spec.name, data_dirs.get(spec.name), dataset_options.get(spec.name), args.strict,
+                           args.face_crop)
     plan = assign_folds(dataset, args.protocol, args.folds, args.seed)
     report = audit(dataset, plan, search_argument(args), args.examples, spec.fitted_on_all)
     if args.json:
         atomic_write(args.json, report.to_json().encode())
     console = Console()
+    _print_notes(console, dataset)
     for part in render(report):
         console.print(part, highlight=False)
     return EXIT_LEAKY if report.leaky else 0

@@ -57,10 +57,11 @@ def _options(load) -> str:
 
 
 def dataset_table(registry: Registry) -> Table:
-    """One row per data set: classes, native size and channels, grouping, official split."""
+    """One row per data set: classes, native size and channels, grouping, official split,
+    default face crop."""
     table = _table("Data sets", registry, "dataset",
-                   ("classes", "size", "subjects", "sequences", "official split", "data", "options",
-                    "provider", "description"))
+                   ("classes", "size", "subjects", "sequences", "official split", "face crop", "data",
+                    "options", "provider", "description"))
     for name in registry.names("dataset"):
         s = registry.get("dataset", name)
         size = f"{s.image_size[0]}×{s.image_size[1]}" if s.image_size else "any"
@@ -68,7 +69,7 @@ def dataset_table(registry: Registry) -> Table:
         classes = f"{len(s.classes)}: {', '.join(s.classes)}" if s.classes else "from folders"
         table.add_row(name, classes, f"{size} {channels}", "yes" if s.has_subjects else "no",
                       "yes" if s.has_sequences else "no", ", ".join(s.official_splits) or "-",
-                      f"--data-dir {name}=PATH" if s.needs_root else "generated", _options(s.load),
+                      s.face_crop, f"--data-dir {name}=PATH" if s.needs_root else "generated", _options(s.load),
                       _provider(registry, "dataset", name), s.description)
     return table
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ferbench.errors import UserError
+from ferbench.faces import METHODS
 from ferbench.leakage.duplicates import DuplicateSearch
 
 
@@ -32,7 +33,7 @@ def _dataset_option(text: str) -> tuple[str, str, Any]:
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--data-dir``, ``--dataset-option`` and ``--strict``."""
+    """``--data-dir``, ``--dataset-option``, ``--face-crop`` and ``--strict``."""
     parser.add_argument("--data-dir", type=_data_dir, action="append", default=[], metavar="NAME=PATH",
                         help="where data set NAME lives on disk (repeatable)")
     parser.add_argument("--dataset-option", type=_dataset_option, action="append", default=[],
@@ -40,6 +41,10 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
                         help="an option of data set NAME's loader, e.g. ferplus.labels=soft; VALUE is "
                         "a Python literal or else a string (repeatable; `ferbench list datasets` "
                         "names each data set's options)")
+    parser.add_argument("--face-crop", choices=METHODS, default=None,
+                        help="crop the face of every image first, for data sets with a face step: "
+                        "by the data set's landmark files, or by detection (OpenCV: pip install "
+                        "'ferbench[face]'); default: each data set's own (`ferbench list datasets`)")
     parser.add_argument("--strict", action="store_true",
                         help="make every skipped image file or label line an error (default: skip, "
                         "count and report them)")

@@ -211,7 +211,8 @@ def command(args: argparse.Namespace) -> int:
             args.models, args.datasets, protocol=args.protocol, folds=args.folds, seed=args.seed,
             out=args.out, recipe=args.recipe, overrides=overrides, device=args.device,
             data_dirs=data_dirs, force=args.force, reporter=RichReporter(progress),
-            dataset_options=dataset_options, strict=args.strict, allow_leaky=args.allow_leaky,
+            dataset_options=dataset_options, strict=args.strict, face_crop=args.face_crop,
+            allow_leaky=args.allow_leaky,
             search=search_argument(args), pretrained=args.pretrained,
             executor=args.executor, executor_options=executor_options(args), compile_mode=args.compile_mode,
             config_toml=config.dump(args, _run_parser(), {dest: given(args.argv, flag) for dest, flag in

@@ -99,7 +99,18 @@ def _provenance(record: dict[str, Any]) -> dict[str, Any]:
         "precision": record.get("precision", "unknown"),
         "selection": record.get("selection", "unknown"),
         "pretrained": bool(record["config"].get("pretrained", False)),
+        "face_crop": face_crop_text(record.get("face_crop")),
     }
+
+
+def face_crop_text(face: dict[str, Any] | None) -> str:
+    """The face step a result's images went through, in one line ("none" without one)."""
+    if not face:
+        return "none"
+    align = ", eye line levelled" if face["method"] == "landmarks" and face["align"] else ""
+    counts = ", ".join(f"{n} {key}" for key, n in face["counts"].items() if n)
+    return (f"{face['method']}, margin {face['margin']:g}{align}, {face['size'][1]}x{face['size'][0]}, "
+            f"no face: {face['no_face']} ({counts})")
 
 
 def _merge_provenance(values: list[dict[str, Any]]) -> dict[str, Any]:

@@ -73,6 +73,8 @@ def provenance(analysis: BoardAnalysis) -> list[tuple[str, str]]:
     if band is not None:
         lines.append(("sanity band", f"best credible published accuracy {percent(band['accuracy'])} % "
                       f"({band['protocol']}; {band['source']}); a score above it says: {VERIFY}"))
+    if any(entry.provenance["face_crop"] != "none" for entry in entries):
+        lines.append(("face crop", merged("face_crop")))
     if any(entry.provenance["pretrained"] == "True" for entry in entries):
         lines.append(("pretrained", ", ".join(e.label for e in entries if e.provenance["pretrained"] == "True")))
     return lines
@@ -305,7 +307,7 @@ def csv(analyses: list[BoardAnalysis]) -> str:
         frame["fingerprint"] = plan.fingerprint
         for metric in analysis.metrics:
             frame[f"{metric}_best_significant"] = frame["label"] == analysis.best.get(metric)
-        for name in ("ferbench", "commit", "torch", "device", "threads", "precision", "selection"):
+        for name in ("ferbench", "commit", "torch", "device", "threads", "precision", "selection", "face_crop"):
             frame[name] = [analysis.board.entries[label].provenance[name] for label in frame["label"]]
         frame["recipe_details"] = [recipe_text(analysis.board.entries[label].recipe) for label in frame["label"]]
         entries = [analysis.board.entries[label] for label in frame["label"]]

@@ -10,6 +10,13 @@
 
 The layout is detected: a ``cohn-kanade-images`` folder means the original release.
 Subject = ``S###``, sequence = ``S###_###``, frame = the 8-digit number in the file name.
+
+Faces: the original release holds 640×490 full frames, so its faces are cropped by default
+(``face_crop="landmarks"``): a square around the 68 points of
+``Landmarks/S###/###/S###_###_########_landmarks.txt``, with ``face_margin`` on each side,
+rotated so the eye line is level (``face_align``), resized to ``image_size`` (default 48, as
+CK+48). A frame without a landmarks file falls back to detection (``face_crop="detect"``,
+OpenCV), and is counted. CK+48 is already cropped (default ``face_crop="none"``).
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ import numpy as np
 
 from ferbench.data import EMOTIONS, Dataset
 from ferbench.errors import UserError
+from ferbench.faces import face_crop as face_settings
+from ferbench.faces.landmarks import LandmarksError, read_landmarks
 from ferbench.imagefiles import (
     LoadReport, build_dataset, ck_name, folder_tree, image_files, parse_size, require_dir,
 )
@@ -28,25 +37,40 @@ from ferbench.specs import DatasetSpec, PublishedResult
 NAME = "ckplus"
 CODES = ("neutral", "anger", "contempt", "disgust", "fear", "happiness", "sadness", "surprise")
 EXPRESSIONS = tuple(c for c in EMOTIONS if c != "neutral")
+#: Output size of cropped faces when ``image_size`` is not given: CK+48's.
+FACE_SIZE = (48, 48)
 
 
 def load(root: Path, apex_frames: int = 3, neutral_first: bool = False, clips: bool = False,
-         image_size: int | tuple[int, int] | None = None, strict: bool = False,
-         verify: bool = False) -> Dataset:
+         image_size: int | tuple[int, int] | None = None, face_crop: str | None = None,
+         face_margin: float = 0.15, face_align: bool = True, no_face: str = "keep",
+         strict: bool = False, verify: bool = False) -> Dataset:
     """Load CK+ from ``root`` (CK+48 or the original release; detected).
 
     Original release only: the last ``apex_frames`` frames of each labelled sequence become
     samples; ``neutral_first`` adds each sequence's first frame as ``neutral``; ``clips`` makes
     every frame of each labelled sequence a sample with the sequence's label (for clip models;
     ``apex_frames`` and ``neutral_first`` do not apply). ``image_size`` (int or (H, W)) resizes;
-    None keeps the most common size. ``strict`` turns skipped files into errors; ``verify``
-    checks the image cache against file contents.
+    None keeps the most common size (48×48 for cropped faces). ``face_crop`` is ``landmarks``,
+    ``detect`` or ``none`` (default: landmarks for the original release, none for CK+48), with
+    ``face_margin``, ``face_align`` and ``no_face`` (``keep`` the full frame or ``skip`` it) as
+    in :class:`ferbench.faces.FaceCrop`. ``strict`` turns skipped files into errors;
+    ``verify`` checks the image cache against file contents.
     """
     root = Path(root)
     report = LoadReport(NAME, strict)
     size = parse_size(image_size, NAME)
-    if (root / "cohn-kanade-images").is_dir():
-        return _load_original(root, report, apex_frames, neutral_first, clips, size, verify)
+    original = (root / "cohn-kanade-images").is_dir()
+    method = face_crop if face_crop is not None else "landmarks" if original else "none"
+    if method == "landmarks" and not original:
+        raise UserError(f"data set {NAME!r}: face_crop='landmarks' needs the original CK+ release "
+                        f"(cohn-kanade-images/ and Landmarks/), and {root} is CK+48, whose faces are "
+                        "already cropped; use face_crop='none' (its default) or 'detect'.")
+    face = face_settings(method, NAME, face_margin, face_align, no_face)
+    if face is not None:
+        size = size or FACE_SIZE
+    if original:
+        return _load_original(root, report, apex_frames, neutral_first, clips, size, verify, face)
     if (apex_frames, neutral_first, clips) != (3, False, False):
         raise UserError(f"data set {NAME!r}: options apex_frames, neutral_first and clips apply to the "
                         f"original CK+ release (a cohn-kanade-images folder), and {root} is not one; "
@@ -70,17 +94,42 @@ def load(root: Path, apex_frames: int = 3, neutral_first: bool = False, clips: b
                         "Rename it as CK+ names its frames or move it out")
         else:
             rows.append((path, label, *parsed))
-    return _build(root, EXPRESSIONS, rows, size, report, verify)
+    return _build(root, EXPRESSIONS, rows, size, report, verify, face)
 
 
-def _build(root, classes, rows, size, report, verify):
+def _build(root, classes, rows, size, report, verify, face, landmarks=None):
     if not rows:
         raise UserError(f"data set {NAME!r}: no CK+ frames found under {root}.")
     paths, labels, subjects, sequences, frames = zip(*rows)
     columns = {"labels": np.array(labels), "subjects": subjects, "sequences": sequences,
                "frames": frames}
     return build_dataset(NAME, classes, paths, root, columns, channels=1, size=size,
-                         report=report, verify=verify)
+                         report=report, verify=verify, face=face, landmarks=landmarks)
+
+
+def _landmarks(root: Path, rows: list, report: LoadReport) -> tuple[list, list]:
+    """Each row's points from ``Landmarks/`` (None where the frame has no file); rows whose file
+    cannot be read are counted skips naming the file and line (errors with ``strict``)."""
+    folder = root / "Landmarks"
+    if not folder.is_dir():
+        report.note(f"no Landmarks folder in {root}: every frame falls back to face detection")
+        return rows, [None] * len(rows)
+    kept, points = [], []
+    for row in rows:
+        path = row[0]
+        file = folder / path.parent.parent.name / path.parent.name / f"{path.stem}_landmarks.txt"
+        if not file.is_file():
+            kept.append(row)
+            points.append(None)
+            continue
+        try:
+            points.append(read_landmarks(file))
+            kept.append(row)
+        except LandmarksError as error:
+            report.skip("unreadable landmarks file", f"{file.relative_to(root)}: {error}",
+                        "Fix the file (68 lines of 'x y'), delete it to fall back to detection, "
+                        "or load with face_crop='detect'")
+    return kept, points
 
 
 def _emotion(folder: Path, report: LoadReport, root: Path) -> str | None:
@@ -100,7 +149,7 @@ def _emotion(folder: Path, report: LoadReport, root: Path) -> str | None:
     return CODES[int(code)]
 
 
-def _load_original(root, report, apex_frames, neutral_first, clips, size, verify):
+def _load_original(root, report, apex_frames, neutral_first, clips, size, verify, face):
     if not isinstance(apex_frames, int) or apex_frames < 1:
         raise UserError(f"data set {NAME!r}: apex_frames must be an int >= 1, got {apex_frames!r}.")
     if clips and neutral_first:
@@ -134,7 +183,10 @@ def _load_original(root, report, apex_frames, neutral_first, clips, size, verify
                     chosen.insert(0, (frames[0], "neutral"))
             rows += [(path, classes.index(label), *parsed) for (_, path, parsed), label in chosen]
     report.note(f"{unlabelled} of {total} sequences have no emotion file (unlabelled in CK+; not used)")
-    return _build(root, classes, rows, size, report, verify)
+    landmarks = None
+    if face is not None and face.method == "landmarks":
+        rows, landmarks = _landmarks(root, rows, report)
+    return _build(root, classes, rows, size, report, verify, face, landmarks)
 
 
 SPEC = DatasetSpec(
@@ -148,6 +200,7 @@ SPEC = DatasetSpec(
     official_splits=(),
     description="CK+: 327 labelled sequences of 118 subjects; CK+48 (last 3 frames, 48×48) or the "
                 "original release (apex_frames, neutral_first, clips options)",
+    face_crop="landmarks (original), none (CK+48)",
     citation="Lucey et al., The Extended Cohn-Kanade Dataset (CK+), CVPR Workshops 2010",
     licence="research only, by signed agreement; redistribution not permitted",
     best_published=PublishedResult(

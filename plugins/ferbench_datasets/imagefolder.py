@@ -7,6 +7,10 @@ the grouping columns (a sequence id is qualified by its subject: ``S010`` + ``00
 ``S010_004``), and a file whose name does not match is a counted skip. Images of other
 sizes are resized to ``image_size`` (default: the most common size), other modes converted to
 ``channels``; both are counted in the notes.
+
+The images are taken as they are (``face_crop="none"``): ferbench cannot know whether a folder
+holds face crops or portraits. For portraits, ``face_crop="detect"`` crops the largest face
+(OpenCV's Haar cascade; ``pip install "ferbench[face]"``) to ``image_size`` (default 96).
 """
 
 from __future__ import annotations
@@ -19,10 +23,13 @@ import numpy as np
 
 from ferbench.data import Dataset
 from ferbench.errors import UserError
+from ferbench.faces import face_crop as face_settings
 from ferbench.imagefiles import LoadReport, build_dataset, check_channels, folder_tree, parse_size
 from ferbench.specs import DatasetSpec
 
 NAME = "imagefolder"
+#: Output size of cropped faces when ``image_size`` is not given.
+FACE_SIZE = (96, 96)
 
 
 def _pattern(subject_regex: str | None) -> re.Pattern | None:
@@ -41,16 +48,23 @@ def _pattern(subject_regex: str | None) -> re.Pattern | None:
 
 def load(root: Path, classes: Mapping[str, str] | None = None, subject_regex: str | None = None,
          image_size: int | tuple[int, int] | None = None, channels: int = 1,
+         face_crop: str = "none", face_margin: float = 0.15, no_face: str = "keep",
          strict: bool = False, verify: bool = False) -> Dataset:
     """Load every image of ``root/<class>/`` (see the module docstring for the options).
 
-    ``strict`` turns skipped files into errors; ``verify`` checks the image cache against file
-    contents.
+    ``face_crop`` is ``none`` or ``detect`` (with ``face_margin`` and ``no_face``: ``keep`` the
+    full frame or ``skip`` it, as in :class:`ferbench.faces.FaceCrop`). ``strict`` turns skipped
+    files into errors; ``verify`` checks the image cache against file contents.
     """
     root = Path(root)
     report = LoadReport(NAME, strict)
     pattern = _pattern(subject_regex)
     check_channels(channels, NAME)
+    if face_crop == "landmarks":
+        raise UserError(f"data set {NAME!r}: face_crop='landmarks' needs landmark files, which an image "
+                        "folder does not have; use face_crop='detect' or 'none'.")
+    face = face_settings(face_crop, NAME, face_margin, no_face=no_face)
+    size = parse_size(image_size, NAME) or (FACE_SIZE if face is not None else None)
     names, files, labels = folder_tree(root, NAME, report, classes)
     groups: dict[str, list] = {"subject": [], "sequence": [], "frame": []}
     chosen, chosen_labels = [], []
@@ -82,7 +96,7 @@ def load(root: Path, classes: Mapping[str, str] | None = None, subject_regex: st
         raise UserError(f"data set {NAME!r}: no file name under {root} matches subject_regex "
                         f"{subject_regex!r}.")
     return build_dataset(NAME, names, chosen, root, columns, channels=channels,
-                         size=parse_size(image_size, NAME), report=report, verify=verify)
+                         size=size, report=report, verify=verify, face=face)
 
 
 SPEC = DatasetSpec(
@@ -93,6 +107,8 @@ SPEC = DatasetSpec(
     has_subjects=False,
     has_sequences=False,
     description="any <class>/<image> tree; options classes (folder -> canonical name), "
-                "subject_regex (subjects, sequences, frames from file names), image_size, channels",
+                "subject_regex (subjects, sequences, frames from file names), image_size, channels, "
+                "face_crop",
+    face_crop="none (yours to choose)",
     licence="yours",
 )

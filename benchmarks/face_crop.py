@@ -1,0 +1,98 @@
+"""Face detection and cropping speed: one process against all cores, and detection quality.
+
+    python benchmarks/face_crop.py [--data ../shared/data] [--portraits 200] [--size 256]
+
+Writes ``--portraits`` grey ``--size``² portraits into a temporary image folder: CK+48 faces
+(from ``--data``/ckplus48) enlarged to 40–60 % of the frame and pasted at random places into
+noise, then loads the folder with ``face_crop="detect"`` (OpenCV's Haar cascade) twice, each
+time into an empty cache: once in one process, once the way ``ferbench run`` does (forked
+workers on every core). Prints ms per portrait, the speed-up, and the share of crops whose
+detection box overlaps the pasted face with IoU ≥ 0.5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ferbench import imagecache, imagefiles
+from ferbench.faces import FaceCrop
+from ferbench.faces import detect
+from ferbench.imagefiles import LoadReport, load_images
+
+
+def write_portraits(folder: Path, faces: list[Path], count: int, size: int, seed: int = 0) -> list[tuple]:
+    """``count`` portraits in ``folder``; returns each one's pasted face box (x, y, side)."""
+    rng = np.random.default_rng(seed)
+    boxes = []
+    for i in range(count):
+        side = int(size * rng.uniform(0.4, 0.6))
+        face = Image.open(faces[i % len(faces)]).convert("L").resize((side, side), Image.Resampling.BICUBIC)
+        scene = np.clip(rng.normal(128, 40, (size, size)), 0, 255).astype(np.uint8)
+        x, y = (int(v) for v in rng.integers(0, size - side, 2))
+        scene[y:y + side, x:x + side] = np.asarray(face)
+        Image.fromarray(scene).save(folder / f"{i:04d}.png")
+        boxes.append((x, y, side))
+    return boxes
+
+
+def timed_load(paths: list[str], parallel: bool) -> float:
+    """Seconds to crop every portrait into an empty cache."""
+    imagecache.clear_memory()
+    saved = imagefiles._PARALLEL_FROM_FACES
+    imagefiles._PARALLEL_FROM_FACES = imagefiles._PARALLEL_FROM_FACES if parallel else len(paths) + 1
+    try:
+        with tempfile.TemporaryDirectory() as cache:
+            os.environ["FERBENCH_CACHE_DIR"] = cache
+            start = time.perf_counter()
+            load_images(paths, channels=1, size=(96, 96), report=LoadReport("bench"), face=FaceCrop("detect"))
+            return time.perf_counter() - start
+    finally:
+        imagefiles._PARALLEL_FROM_FACES = saved
+
+
+def iou_share(paths: list[str], boxes: list[tuple]) -> float:
+    """Share of portraits whose largest detection overlaps the pasted face with IoU ≥ 0.5."""
+    good = 0
+    for path, (x, y, side) in zip(paths, boxes):
+        found = detect.find_faces(np.asarray(Image.open(path)))
+        if not found:
+            continue
+        box = max(found, key=lambda b: b.w * b.h)
+        dx = max(0.0, min(x + side, box.x + box.w) - max(x, box.x))
+        dy = max(0.0, min(y + side, box.y + box.h) - max(y, box.y))
+        good += dx * dy / (side * side + box.w * box.h - dx * dy) >= 0.5
+    return good / len(paths)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--portraits", type=int, default=200)
+    parser.add_argument("--size", type=int, default=256)
+    args = parser.parse_args()
+    faces = sorted((args.data / "ckplus48").glob("*/*.png"))
+    if not faces:
+        raise SystemExit(f"no CK+48 faces under {args.data / 'ckplus48'}; pass --data")
+    detect.require_opencv()
+    with tempfile.TemporaryDirectory() as folder:
+        boxes = write_portraits(Path(folder), faces[::max(1, len(faces) // args.portraits)], args.portraits, args.size)
+        paths = sorted(str(p) for p in Path(folder).glob("*.png"))
+        serial = timed_load(paths, parallel=False)
+        parallel = timed_load(paths, parallel=True)
+        share = iou_share(paths, boxes)
+    n = len(paths)
+    print(f"{n} portraits of {args.size}x{args.size}, {os.cpu_count()} cores")
+    print(f"one process: {serial:.2f} s ({1000 * serial / n:.1f} ms a portrait)")
+    print(f"all cores:   {parallel:.2f} s ({1000 * parallel / n:.1f} ms a portrait), {serial / parallel:.2f}x")
+    print(f"detections with IoU >= 0.5 against the pasted face: {100 * share:.1f} %")
+
+
+if __name__ == "__main__":
+    main()
