@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from conftest import make_dataset
 
+import ferbench
 from ferbench import stats
 from ferbench.errors import UserError
 from ferbench.jobs import Job, JobResult, plan_digest, score
@@ -366,3 +367,36 @@ def test_the_committed_example_is_what_report_makes_and_the_readme_shows_it(tmp_
     readme = (root / "README.md").read_text()
     tables = [line for line in made.splitlines() if line.startswith("| ")]
     assert len(tables) >= 10 and all(line in readme for line in tables[:14])
+
+
+def test_one_data_set_under_two_protocols_is_compared_side_by_side(tmp_path, cli):
+    write_run(tmp_path / "run", {"m1": 0.95, "m2": 0.8}, protocol="image")
+    write_run(tmp_path / "run", {"m1": 0.7, "m2": 0.6}, protocol="subject")
+    outcome = build_report([tmp_path / "run"], tmp_path / "out")
+    (comparison,) = outcome.comparisons
+    assert comparison.reference.board.plan.protocol == "subject"
+    results = ferbench.load_results(tmp_path / "run")
+    means = results[results.metric == "accuracy"].groupby(["model", "protocol"])["value"].mean()
+    table = pd.read_csv(tmp_path / "out" / "protocols.csv")
+    for model in ("m1", "m2"):
+        rows = table[table.label == model].set_index("protocol")
+        assert rows.loc["image", "gap_points"] == pytest.approx(100 * (means[model, "image"] - means[model, "subject"]))
+        assert rows.loc["image", "leaky"] and not rows.loc["subject", "leaky"]
+        assert np.isnan(rows.loc["subject", "gap_points"])
+    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    section = md.split("## tiny: protocols compared on accuracy")[1].split("\n## ")[0]
+    assert "| model | image (5-fold, LEAKY) | subject (5-fold) | image − subject (points) |" in section
+    gap = 100 * (means["m1", "image"] - means["m1", "subject"])
+    assert f"| m1 | {100 * means['m1', 'image']:.1f} ± " in section and f"| {gap:+.1f} |" in section
+    assert "- **image (5-fold, LEAKY)**: protocol 'image' itself puts frames" in section
+    html = (tmp_path / "out" / "index.html").read_text()
+    assert 'id="protocols-tiny"' in html and html.index('id="protocols-tiny"') < html.index("<section id=\"tiny-")
+    status, out, _ = cli("report", tmp_path / "run", "--out", tmp_path / "again")
+    assert status == 0 and "tiny: protocols compared on accuracy" in " ".join(out.split())
+
+
+def test_a_single_protocol_has_no_comparison(tmp_path):
+    write_run(tmp_path / "run", {"m1": 0.9, "m2": 0.7})
+    outcome = build_report([tmp_path / "run"], tmp_path / "out")
+    assert outcome.comparisons == [] and not (tmp_path / "out" / "protocols.csv").exists()
+    assert "protocols compared" not in (tmp_path / "out" / "leaderboard.md").read_text()

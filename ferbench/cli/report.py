@@ -36,7 +36,7 @@ def add_parser(commands) -> None:
 def command(args: argparse.Namespace) -> int:
     """Build the leaderboard and print its main tables."""
     # Imported here: matplotlib, scipy and statsmodels are needed by this command only.
-    from ferbench.report import build_report
+    from ferbench.report import build_report, protocols
     from ferbench.report.tables import LEAKY, PAIR_COLUMNS, columns, main_table, pair_table, title
 
     if not (0 < args.alpha < 1) or math.isnan(args.alpha):
@@ -67,6 +67,17 @@ def command(args: argparse.Namespace) -> int:
             console.print(tests, highlight=False, markup=False)
         for note in analysis.notes:
             console.print(f"  note: {note}", highlight=False, markup=False)
+    for comparison in outcome.comparisons:
+        header, rows = protocols.table(comparison)
+        table = Table(title=protocols.title(comparison), title_style="bold")
+        for n, column in enumerate(header):
+            table.add_column(column, justify="left" if n == 0 else "right", no_wrap=n == 0)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table, highlight=False, markup=False)
+        for name, verdict in protocols.explanation(comparison):
+            console.print(f"  {name}: {verdict}", highlight=False, markup=False)
     console.print(f"wrote {len(outcome.files)} files to {args.out}: leaderboard.md, leaderboard.csv, "
-                  "pairwise.csv, leaderboard.tex, index.html, figures/", highlight=False)
+                  "pairwise.csv, leaderboard.tex, index.html, figures/"
+                  + (", protocols.csv" if outcome.comparisons else ""), highlight=False)
     return 0

@@ -3,7 +3,8 @@
 ``build_report(run_dirs, out)`` merges run directories into boards (:mod:`.collect`), computes
 the statistics (:mod:`.analysis`), draws the figures (:mod:`.figures`) and writes
 ``leaderboard.md``, ``leaderboard.csv``, ``pairwise.csv``, ``leaderboard.tex``, ``index.html``
-and ``figures/*.png`` (:mod:`.tables`, :mod:`.html`).
+and ``figures/*.png`` (:mod:`.tables`, :mod:`.html`); where one data set was run under several
+protocols, ``protocols.csv`` and a first section comparing them (:mod:`.protocols`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
 
-from ferbench.report import figures, html, tables
+from ferbench.report import figures, html, protocols, tables
 from ferbench.report.analysis import BoardAnalysis, Ranking, across_datasets, analyse_board
 from ferbench.report.collect import Board, collect
 from ferbench.store import atomic_write
@@ -34,6 +35,7 @@ class ReportOutcome:
     analyses: list[BoardAnalysis]
     across: Ranking | None
     files: list[Path]
+    comparisons: list[protocols.ProtocolComparison]
 
 
 def _slug(text: str) -> str:
@@ -100,9 +102,13 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path, alpha: float =
 
     generated = (f"Generated {datetime.now(timezone.utc).isoformat(timespec='seconds')} by ferbench "
                  f"{version('ferbench')} from {', '.join(str(Path(d)) for d in run_dirs)}.")
-    write("leaderboard.md", tables.markdown(analyses, across, lambda a: paths[a.board.key]).encode())
+    comparisons = protocols.compare_protocols(analyses)
+    write("leaderboard.md", tables.markdown(analyses, across, lambda a: paths[a.board.key],
+                                            protocols.markdown(comparisons)).encode())
     write("leaderboard.csv", tables.csv(analyses).encode())
     write("pairwise.csv", tables.pairs_csv(analyses).encode())
+    if comparisons:
+        write("protocols.csv", protocols.csv(comparisons).encode())
     write("leaderboard.tex", tables.latex(analyses).encode())
-    write("index.html", html.page(analyses, drawn, across, across_png, generated).encode())
-    return ReportOutcome(analyses, across, files)
+    write("index.html", html.page(analyses, drawn, across, across_png, generated, comparisons).encode())
+    return ReportOutcome(analyses, across, files, comparisons)

@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from html import escape
 
 from ferbench.leakage.report import LeakageReport
+from ferbench.report import protocols
 from ferbench.report.analysis import BoardAnalysis, Ranking
+from ferbench.report.protocols import ProtocolComparison
 from ferbench.report.tables import (
     LEAKY, PAIR_COLUMNS, columns, emphasised, leakage_text, main_table, pair_table, provenance, ranking_text, title,
 )
@@ -150,13 +152,27 @@ def _leakage(report: LeakageReport | None) -> str:
             + "".join(rows) + f"</tbody></table><p class=\"note\">Audit took {report.seconds:.1f} s.</p>")
 
 
+def _comparison(comparison: ProtocolComparison) -> str:
+    header, rows = protocols.table(comparison)
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows)
+    verdicts = "".join(f"<dt>{escape(name)}</dt><dd>{escape(text)}</dd>"
+                       for name, text in protocols.explanation(comparison))
+    return (f'<section id="protocols-{escape(comparison.dataset)}"><h2>{escape(protocols.title(comparison))}</h2>'
+            f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+            f'<p class="note">{escape(protocols.NOTE)}</p><dl>{verdicts}</dl></section>')
+
+
 def page(analyses: list[BoardAnalysis], figures: Mapping[str, Mapping[str, Mapping[str, bytes]]],
-         across: Ranking | None = None, across_png: bytes | None = None, generated: str = "") -> str:
+         across: Ranking | None = None, across_png: bytes | None = None, generated: str = "",
+         comparisons: list[ProtocolComparison] | None = None) -> str:
     """The HTML document. ``figures[board key][section]`` maps captions to PNG bytes; sections are
-    ``ranks``, ``confusion``, ``roc``, ``curves`` and ``validation``."""
+    ``ranks``, ``confusion``, ``roc``, ``curves`` and ``validation``. ``comparisons`` (one data
+    set under several protocols) come first."""
     body = ["<h1>ferbench leaderboard</h1>"]
     if generated:
         body.append(f'<p class="note">{escape(generated)}</p>')
+    body += [_comparison(comparison) for comparison in comparisons or ()]
     for analysis in analyses:
         key = analysis.board.key
         board_figures = figures.get(key, {})

@@ -243,9 +243,11 @@ def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def markdown(analyses: list[BoardAnalysis], across: Ranking | None = None,
-             figures: Callable[[BoardAnalysis], dict[str, str]] | None = None) -> str:
-    """The whole leaderboard as Markdown; ``figures`` maps a board to {caption: relative path}."""
-    out = ["# ferbench leaderboard", ""]
+             figures: Callable[[BoardAnalysis], dict[str, str]] | None = None,
+             first: list[str] | None = None) -> str:
+    """The whole leaderboard as Markdown; ``figures`` maps a board to {caption: relative path};
+    ``first`` are lines that go before the boards (the protocol comparisons)."""
+    out = ["# ferbench leaderboard", "", *(first or [])]
     for analysis in analyses:
         out += [f"## {escape_markdown(title(analysis))}", ""]
         if analysis.board.leaky:

@@ -1,0 +1,143 @@
+"""One data set under several protocols, side by side: what a leaky protocol adds to a score.
+
+Boards on the same data (same fingerprint) under different protocols are compared model by
+model: the mean and sd over folds under each protocol and the gap to the *reference*, the
+protocol whose plan the audit found clean (``subject`` where there are several). The folds
+differ between protocols, so the gap is a difference of means, not a paired test; each
+protocol's leakage verdict stands beside it as the explanation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ferbench.report.analysis import BoardAnalysis
+from ferbench.report.tables import LEAKY, _md_table, escape_markdown, leakage_text, metric_label, percent
+
+
+@dataclass
+class ProtocolComparison:
+    """One data set's boards under different protocols."""
+
+    dataset: str
+    fingerprint: str
+    metric: str
+    analyses: list[BoardAnalysis]  # one per protocol, the reference last
+    reference: BoardAnalysis
+
+    @property
+    def labels(self) -> list[str]:
+        """Models present under every protocol, best under the reference first."""
+        common = set.intersection(*(set(a.summary.index) for a in self.analyses))
+        means = self.reference.summary[f"{self.metric}_mean"]
+        return sorted(common, key=lambda label: (-_number(means.get(label)), label))
+
+    def frame(self) -> pd.DataFrame:
+        """One row per (model, protocol): mean, sd, folds, leaky, gap to the reference (points)."""
+        rows = []
+        for label in self.labels:
+            reference = self.reference.summary.loc[label, f"{self.metric}_mean"]
+            for analysis in self.analyses:
+                row = analysis.summary.loc[label]
+                mean = row[f"{self.metric}_mean"]
+                rows.append({
+                    "dataset": self.dataset, "label": label, "protocol": analysis.board.plan.protocol,
+                    "k": analysis.board.plan.k, "seed": analysis.board.plan.seed, "metric": self.metric,
+                    "mean": mean, "sd": row[f"{self.metric}_sd"], "folds": int(row["folds"]),
+                    "leaky": analysis.board.leaky,
+                    "gap_points": None if analysis is self.reference else 100 * (mean - reference),
+                    "reference": self.reference.board.plan.protocol,
+                })
+        return pd.DataFrame(rows)
+
+
+def _number(value: object) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return -math.inf
+    return -math.inf if math.isnan(number) else number
+
+
+def compare_protocols(analyses: list[BoardAnalysis]) -> list[ProtocolComparison]:
+    """A comparison for every data set (by fingerprint) that has boards under two or more
+    protocols, on each board's primary metric."""
+    groups: dict[tuple[str, str], list[BoardAnalysis]] = {}
+    for analysis in analyses:
+        plan = analysis.board.plan
+        groups.setdefault((plan.dataset, plan.fingerprint), []).append(analysis)
+    out = []
+    for (dataset, fingerprint), group in groups.items():
+        if len({a.board.plan.protocol for a in group}) < 2:
+            continue
+        clean = [a for a in group if not a.board.leaky]
+        if not clean:
+            continue
+        reference = next((a for a in clean if a.board.plan.protocol == "subject"), clean[0])
+        ordered = [a for a in group if a is not reference] + [reference]
+        comparison = ProtocolComparison(dataset, fingerprint, reference.primary, ordered, reference)
+        if comparison.labels:
+            out.append(comparison)
+    return out
+
+
+def _heading(analysis: BoardAnalysis) -> str:
+    plan = analysis.board.plan
+    return f"{plan.protocol} ({plan.k}-fold{', ' + LEAKY if analysis.board.leaky else ''})"
+
+
+def table(comparison: ProtocolComparison) -> tuple[list[str], list[list[str]]]:
+    """Header and rows: model, mean ± sd under each protocol, then each gap to the reference."""
+    others = comparison.analyses[:-1]
+    reference = comparison.reference.board.plan.protocol
+    header = (["model"] + [_heading(a) for a in comparison.analyses]
+              + [f"{a.board.plan.protocol} − {reference} (points)" for a in others])
+    frame = comparison.frame().set_index(["label", "protocol"])
+    rows = []
+    for label in comparison.labels:
+        cells = [label]
+        for analysis in comparison.analyses:
+            row = frame.loc[(label, analysis.board.plan.protocol)]
+            done = "" if row["folds"] == row["k"] else f" ({row['folds']}/{row['k']} folds)"
+            cells.append(f"{percent(row['mean'])} ± {percent(row['sd'])}{done}")
+        cells += [f"{frame.loc[(label, a.board.plan.protocol), 'gap_points']:+.1f}" for a in others]
+        rows.append(cells)
+    return header, rows
+
+
+def explanation(comparison: ProtocolComparison) -> list[tuple[str, str]]:
+    """(protocol, leakage verdict) for each protocol, the reference last."""
+    return [(_heading(a), leakage_text(a).removeprefix(f"{LEAKY}: ")) for a in comparison.analyses]
+
+
+def title(comparison: ProtocolComparison) -> str:
+    """Section title of a comparison."""
+    return (f"{comparison.dataset}: protocols compared on {metric_label(comparison.metric)} "
+            f"(fingerprint {comparison.fingerprint[:16]})")
+
+
+def csv(comparisons: list[ProtocolComparison]) -> str:
+    """Every comparison as one tidy CSV (gap in points; empty for the reference row)."""
+    if not comparisons:
+        return ""
+    return pd.concat([c.frame() for c in comparisons], ignore_index=True).to_csv(index=False)
+
+
+NOTE = ("The folds differ between protocols, so each gap is a difference of means over folds, not a "
+        "paired test. The leakage verdicts below say what the leaky protocol lets into training.")
+
+
+def markdown(comparisons: list[ProtocolComparison]) -> list[str]:
+    """The comparisons as Markdown lines (a section each)."""
+    out = []
+    for comparison in comparisons:
+        header, rows = table(comparison)
+        out += [f"## {escape_markdown(title(comparison))}", ""]
+        out += _md_table([escape_markdown(h) for h in header], [[escape_markdown(c) for c in r] for r in rows])
+        out += ["", NOTE, ""]
+        out += [f"- **{escape_markdown(name)}**: {escape_markdown(text)}" for name, text in explanation(comparison)]
+        out.append("")
+    return out
