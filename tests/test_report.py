@@ -365,8 +365,9 @@ def test_the_committed_example_is_what_report_makes_and_the_readme_shows_it(tmp_
     made = (tmp_path / "out" / "leaderboard.md").read_text()
     assert made == (example / "leaderboard.md").read_text()
     readme = (root / "README.md").read_text()
-    tables = [line for line in made.splitlines() if line.startswith("| ")]
-    assert len(tables) >= 10 and all(line in readme for line in tables[:14])
+    shown = made.split("Training (from the stored curves")[0]  # the README shows the boards' tables
+    tables = [line for line in shown.splitlines() if line.startswith("| ")]
+    assert len(tables) >= 10 and all(line in readme for line in tables)
 
 
 def test_one_data_set_under_two_protocols_is_compared_side_by_side(tmp_path, cli):
@@ -400,3 +401,14 @@ def test_a_single_protocol_has_no_comparison(tmp_path):
     outcome = build_report([tmp_path / "run"], tmp_path / "out")
     assert outcome.comparisons == [] and not (tmp_path / "out" / "protocols.csv").exists()
     assert "protocols compared" not in (tmp_path / "out" / "leaderboard.md").read_text()
+
+
+def test_training_table_says_how_far_the_loss_still_fell(tmp_path):
+    write_run(tmp_path / "run", {"alpha-net": 0.9, "beta-net": 0.7}, epochs=8)  # loss 1.0 → 0.5, linear
+    build_report([tmp_path / "run"], tmp_path / "out")
+    loss = np.linspace(1.0, 0.5, 8)
+    fall = 100 * (loss[5] - loss[7]) / loss[5]  # the last quarter: epochs 6 → 8
+    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    assert "| model | epochs | final training loss | final training accuracy % | loss fall over the last quarter % |" in md
+    assert f"| alpha-net | 8 | 0.500 | – | {fall:.0f} |" in md
+    assert "<h3>Training</h3>" in (tmp_path / "out" / "index.html").read_text()

@@ -41,6 +41,7 @@ class Entry:
     provenance: dict[str, Any]
     failed: dict[int, str] = field(default_factory=dict)  # fold -> first line of the error
     val_curves: dict[int, list[float]] = field(default_factory=dict)  # fold -> validation accuracy
+    train_accuracy: dict[int, list[float]] = field(default_factory=dict)  # fold -> training accuracy
     card: dict[str, Any] = field(default_factory=dict)  # model card, sizes computed at the input used
     band: dict[str, Any] | None = None  # the data set's best credible published accuracy
     cross_dataset: str | None = None  # why the model's pretraining data holds this data set's images
@@ -225,6 +226,8 @@ def _board(key: str, plan: FoldPlan, report: LeakageReport | None,
             curves={r["config"]["fold"]: list(r.get("curves", {}).get("train_loss", [])) for r in ok},
             val_curves={r["config"]["fold"]: list(r["curves"]["val_accuracy"]) for r in ok
                         if r.get("curves", {}).get("val_accuracy")},
+            train_accuracy={r["config"]["fold"]: list(r["curves"]["train_accuracy"]) for r in ok
+                            if r.get("curves", {}).get("train_accuracy")},
             card=next((r["card"] for r in ok if "card" in r), {}),
             band=next((r["sanity_band"] for _, r in folds if "sanity_band" in r), None),
             cross_dataset=next((r["cross_dataset"] for _, r in folds if r.get("cross_dataset")), None),

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from html import escape
 
 from ferbench.leakage.report import LeakageReport
-from ferbench.report import protocols
+from ferbench.report import convergence, protocols
 from ferbench.report.analysis import BoardAnalysis, Ranking
 from ferbench.report.protocols import ProtocolComparison
 from ferbench.report.tables import (
@@ -152,6 +152,16 @@ def _leakage(report: LeakageReport | None) -> str:
             + "".join(rows) + f"</tbody></table><p class=\"note\">Audit took {report.seconds:.1f} s.</p>")
 
 
+def _training(analysis: BoardAnalysis) -> str:
+    header, rows = convergence.rows(analysis.board)
+    if not rows:
+        return ""
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows)
+    return (f'<h3>Training</h3><table class="sortable"><thead><tr>{head}</tr></thead><tbody>{body}</tbody>'
+            f'</table><p class="note">{escape(convergence.NOTE)}</p>')
+
+
 def _comparison(comparison: ProtocolComparison) -> str:
     header, rows = protocols.table(comparison)
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
@@ -196,6 +206,8 @@ def page(analyses: list[BoardAnalysis], figures: Mapping[str, Mapping[str, Mappi
                                  ("curves", "Training curves (training loss per epoch, each fold)"),
                                  ("validation", "Validation accuracy per epoch, each fold (the inner "
                                   "validation part that chose the evaluated epoch; never the test part)")):
+            if section == "curves":
+                body.append(_training(analysis))
             if board_figures.get(section):
                 body.append(f"<h3>{escape(heading)}</h3>" + _figures(board_figures[section]))
         body.append(_leakage(analysis.board.leakage))

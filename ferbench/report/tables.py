@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from ferbench.protocols import PROTOCOLS
+from ferbench.report import convergence
 from ferbench.report.analysis import BoardAnalysis, Ranking
 
 LABELS = {"accuracy": "accuracy", "macro_f1": "macro F1", "macro_recall": "macro recall",
@@ -276,6 +277,11 @@ def markdown(analyses: list[BoardAnalysis], across: Ranking | None = None,
             out.append("")
         if analysis.ranking:
             out += [escape_markdown(ranking_text(analysis.ranking)), ""]
+        header, training = convergence.rows(analysis.board)
+        if training:
+            out += ["Training (from the stored curves of every fold):", ""]
+            out += _md_table(header, [[escape_markdown(cell) for cell in row] for row in training])
+            out += ["", convergence.NOTE, ""]
         out += [f"- {escape_markdown(note)}" for note in analysis.notes]
         if figures:
             out += [f"![{escape_markdown(caption)}]({path})" for caption, path in figures(analysis).items()]
