@@ -14,6 +14,8 @@ from PIL import Image
 from scipy import ndimage
 
 from ferbench import imagecache
+from ferbench.cli import config
+from ferbench.cli.run import _run_parser
 from ferbench.errors import UserError
 from ferbench.faces import FaceCrop, face_crop
 from ferbench.faces import crop as facecrop
@@ -341,3 +343,9 @@ def test_haar_cascade_finds_real_faces_pasted_into_noise():
     blank = [detect.find_faces(np.clip(rng.normal(128, 40, (300, 380)), 0, 255).astype(np.uint8))
              for _ in range(20)]
     assert not any(blank)
+
+
+def test_face_crop_is_a_run_config_key(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text('face_crop = "detect"\n')
+    assert config.file_arguments(path, _run_parser()) == ["--face-crop", "detect"]
