@@ -386,9 +386,9 @@ def test_one_data_set_under_two_protocols_is_compared_side_by_side(tmp_path, cli
         assert np.isnan(rows.loc["subject", "gap_points"])
     md = (tmp_path / "out" / "leaderboard.md").read_text()
     section = md.split("## tiny: protocols compared on accuracy")[1].split("\n## ")[0]
-    assert "| model | image (5-fold, LEAKY) | subject (5-fold) | image − subject (points) |" in section
+    assert "| model | epochs | image (5-fold, LEAKY) | subject (5-fold) | image − subject (points) |" in section
     gap = 100 * (means["m1", "image"] - means["m1", "subject"])
-    assert f"| m1 | {100 * means['m1', 'image']:.1f} ± " in section and f"| {gap:+.1f} |" in section
+    assert f"| m1 | 3 | {100 * means['m1', 'image']:.1f} ± " in section and f"| {gap:+.1f} |" in section
     assert "- **image (5-fold, LEAKY)**: protocol 'image' itself puts frames" in section
     html = (tmp_path / "out" / "index.html").read_text()
     assert 'id="protocols-tiny"' in html and html.index('id="protocols-tiny"') < html.index("<section id=\"tiny-")

@@ -90,15 +90,17 @@ def _heading(analysis: BoardAnalysis) -> str:
 
 
 def table(comparison: ProtocolComparison) -> tuple[list[str], list[list[str]]]:
-    """Header and rows: model, mean ± sd under each protocol, then each gap to the reference."""
+    """Header and rows: model, epochs, mean ± sd under each protocol, then each gap to the
+    reference."""
     others = comparison.analyses[:-1]
     reference = comparison.reference.board.plan.protocol
-    header = (["model"] + [_heading(a) for a in comparison.analyses]
+    header = (["model", "epochs"] + [_heading(a) for a in comparison.analyses]
               + [f"{a.board.plan.protocol} − {reference} (points)" for a in others])
     frame = comparison.frame().set_index(["label", "protocol"])
     rows = []
     for label in comparison.labels:
-        cells = [label]
+        epochs = dict.fromkeys(str(a.board.entries[label].recipe["epochs"]) for a in comparison.analyses)
+        cells = [label, " / ".join(epochs)]
         for analysis in comparison.analyses:
             row = frame.loc[(label, analysis.board.plan.protocol)]
             done = "" if row["folds"] == row["k"] else f" ({row['folds']}/{row['k']} folds)"
