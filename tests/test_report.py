@@ -33,7 +33,7 @@ TEXY = "50%_&_{x}"
 
 
 def write_run(root, accuracy: dict[str, float], *, protocol="subject", k=5, seed=0, n_subjects=10,
-              plan=None, epochs=3, fail=(), band=None, card=None):
+              plan=None, epochs=3, fail=(), band=None, card=None, dataset=None):
     """A run directory whose model ``m`` answers correctly with probability ``accuracy[m]``.
 
     Each model's correctness is drawn independently per sample (seeded by the model name), so
@@ -41,7 +41,7 @@ def write_run(root, accuracy: dict[str, float], *, protocol="subject", k=5, seed
     recorded as failed. ``band`` and ``card`` are recorded as a run records the data set's
     sanity band and the model card.
     """
-    dataset = make_dataset(n_subjects=n_subjects, per_subject=6, n_classes=3)
+    dataset = dataset or make_dataset(n_subjects=n_subjects, per_subject=6, n_classes=3)
     plan = plan or assign_folds(dataset, protocol, k, seed)
     store = RunStore(root)
     store.save_plan(plan)
@@ -412,3 +412,26 @@ def test_training_table_says_how_far_the_loss_still_fell(tmp_path):
     assert "| model | epochs | final training loss | final training accuracy % | loss fall over the last quarter % |" in md
     assert f"| alpha-net | 8 | 0.500 | – | {fall:.0f} |" in md
     assert "<h3>Training</h3>" in (tmp_path / "out" / "index.html").read_text()
+
+
+def test_accuracy_without_copied_test_images_is_reported(tmp_path):
+    dataset = make_dataset(n_subjects=10, per_subject=6, n_classes=3)
+    dataset.images[6:12] = dataset.images[0:6]  # subject S001 is a copy of S000, in another fold
+    write_run(tmp_path / "run", {"m1": 0.9, "m2": 0.6}, dataset=dataset)
+    outcome = build_report([tmp_path / "run"], tmp_path / "out")
+    report = json.loads(next((tmp_path / "run" / "leakage").glob("*.json")).read_text())
+    leaked = {row for check in report["checks"] if check["name"] == "exact duplicates" for row in check["leaked"]}
+    assert leaked == set(range(12))
+    predictions = ferbench.load_predictions(tmp_path / "run")
+    summary = outcome.analyses[0].summary
+    for model in ("m1", "m2"):
+        mine = predictions[(predictions.model == model) & ~predictions["index"].isin(leaked)]
+        expected = (mine.y_true == mine.y_pred).mean()
+        assert summary.loc[model, "accuracy_uncopied"] == pytest.approx(expected)
+        assert summary.loc[model, "uncopied_n"] == 48 and summary.loc[model, "tested_n"] == 60
+    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    assert "accuracy on test images without a copy in training %" in md
+    assert f"{100 * summary.loc['m1', 'accuracy_uncopied']:.1f} (48/60)" in md
+    table = pd.read_csv(tmp_path / "out" / "leaderboard.csv")
+    assert "accuracy_uncopied" in table and "accuracy_uncopied" not in pd.read_csv(
+        tmp_path / "out" / "pairwise.csv")

@@ -45,7 +45,7 @@ def command(args: argparse.Namespace) -> int:
     console = Console()
     for analysis in outcome.analyses:
         table = Table(title=title(analysis), title_style="bold red" if analysis.board.leaky else "bold")
-        shown = {"model", "folds", "pooled", "rank", "leakage", *analysis.metrics[:3]}
+        shown = {"model", "folds", "pooled", "uncopied", "rank", "leakage", *analysis.metrics[:3]}
         keys = [(key, header) for key, header in columns(analysis) if key in shown]
         for key, header in keys:
             table.add_column(header, justify="left" if key == "model" else "right", no_wrap=key == "model")

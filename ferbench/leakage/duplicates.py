@@ -374,6 +374,7 @@ def _cross_side(name: str, description: str, group: np.ndarray, pairs: Pairs, da
         if already is not None:
             leaked &= ~np.isin(already[test], already[outside])
         check.per_fold.append(int(leaked.sum()))
+        check.leaked += test[leaked].tolist()
         in_test = np.isin(pairs.first, test), np.isin(pairs.second, test)
         training = plan.train_index(fold)
         within_test += int((in_test[0] & in_test[1]).sum())

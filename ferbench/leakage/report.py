@@ -13,6 +13,8 @@ from typing import Any
 
 #: Check statuses: ``pass`` (nothing found), ``leak`` / ``warn`` (found), ``not checked``.
 STATUSES = ("pass", "leak", "warn", "not checked")
+#: The checks that find copies of test images outside their test part.
+COPY_CHECKS = ("exact duplicates", "near duplicates")
 
 
 @dataclass
@@ -27,6 +29,7 @@ class Check:
     examples: list[dict[str, Any]] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     reason: str | None = None
+    leaked: list[int] = field(default_factory=list)  # data set rows of the test images counted
 
     @property
     def status(self) -> str:
@@ -60,6 +63,14 @@ class LeakageReport:
     def leaky(self) -> bool:
         """True when the protocol lets subjects or clips cross, or any leak check found one."""
         return self.protocol_leaky or any(c.status == "leak" for c in self.checks)
+
+    def copied_rows(self) -> set[int] | None:
+        """Data set rows of the test images with an exact or near copy outside their test part;
+        None for a report written before the audit kept them (or without a duplicate search)."""
+        checks = [c for c in self.checks if c.name in COPY_CHECKS and c.reason is None]
+        if not checks or any(c.leaks and not c.leaked for c in checks):
+            return None
+        return {row for check in checks for row in check.leaked}
 
     @property
     def key(self) -> str:

@@ -67,6 +67,16 @@ def _pooled(board: Board, label: str) -> dict[str, float]:
     return score(metrics, entry.predictions["y_true"].to_numpy(), entry.proba, info)
 
 
+def _uncopied(entry, copied: set[int]) -> dict[str, float]:
+    """Pooled accuracy on the test predictions whose image has no exact or near copy outside
+    its test part (``copied``: data set rows), and how many such predictions there are."""
+    predictions = entry.predictions
+    keep = ~predictions["index"].isin(copied).to_numpy()
+    right = (predictions["y_true"] == predictions["y_pred"]).to_numpy()[keep]
+    return {"accuracy_uncopied": float(right.mean()) if len(right) else np.nan,
+            "uncopied_n": int(keep.sum()), "tested_n": int(len(keep))}
+
+
 def correctness(board: Board, labels: list[str]) -> pd.DataFrame | None:
     """Per-sample correctness of each entry's pooled out-of-fold predictions, rows aligned by
     sample index; None when the entries were not tested on the same samples."""
@@ -101,7 +111,9 @@ def analyse_board(board: Board, alpha: float = 0.05, primary: str = "accuracy",
 
     ``summary`` columns: ``model, recipe, folds, failed``, per metric ``<m>_mean, <m>_sd,
     <m>_t_low, <m>_t_high, <m>_boot_low, <m>_boot_high, <m>_pooled``, and ``rank`` (average rank
-    on ``primary`` over folds; complete entries only).
+    on ``primary`` over folds; complete entries only); where the audit found copies of test
+    images outside their test part, ``accuracy_uncopied`` (pooled over the other test images),
+    ``uncopied_n`` and ``tested_n``.
     """
     metric_columns = set()
     for entry in board.entries.values():
@@ -114,9 +126,12 @@ def analyse_board(board: Board, alpha: float = 0.05, primary: str = "accuracy",
     notes = [f"metric {m!r} is not registered here; taken as higher-is-better" for m in metrics
              if m not in directions]
     rows = {}
+    copied = board.leakage.copied_rows() if board.leakage is not None else None
     for label, entry in board.entries.items():
         row = {"model": entry.model, "recipe": entry.recipe_name,
                "folds": len(entry.folds), "failed": len(entry.failed)}
+        if copied:
+            row |= _uncopied(entry, copied)
         pooled = _pooled(board, label)
         for metric in metrics:
             values = entry.scores[metric].dropna().to_numpy() if metric in entry.scores else np.array([])

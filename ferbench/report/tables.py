@@ -123,6 +123,9 @@ def main_table(analysis: BoardAnalysis) -> list[dict[str, Any]]:
         cells["t_ci"] = _interval(row, primary, "t")
         cells["boot_ci"] = _interval(row, primary, "boot")
         cells["pooled"] = percent(row.get(f"{primary}_pooled"))
+        if "accuracy_uncopied" in summary:
+            cells["uncopied"] = (f"{percent(row['accuracy_uncopied'])} "
+                                 f"({int(row['uncopied_n'])}/{int(row['tested_n'])})")
         cells["rank"] = "–" if not math.isfinite(row["rank"]) else f"{row['rank']:.2f}"
         entry = analysis.board.entries[label]
         cells["leakage"] = LEAKY if analysis.board.leaky or entry.cross_dataset else "clean"
@@ -166,7 +169,10 @@ def columns(analysis: BoardAnalysis) -> list[tuple[str, str]]:
     return ([("model", "model"), ("folds", "folds")]
             + [(m, f"{metric_label(m)} %") for m in analysis.metrics]
             + [("t_ci", f"{primary} 95% CI (t)"), ("boot_ci", f"{primary} 95% CI (bootstrap)"),
-               ("pooled", f"pooled {primary} %"), ("rank", "mean rank"), ("parameters", "parameters"),
+               ("pooled", f"pooled {primary} %")]
+            + ([("uncopied", "accuracy on test images without a copy in training %")]
+               if "accuracy_uncopied" in analysis.summary else [])
+            + [("rank", "mean rank"), ("parameters", "parameters"),
                ("flops", "FLOPs (forward)"), ("pretraining", "pretraining"), ("leakage", "leakage"),
                ("band", "sanity band")])
 
