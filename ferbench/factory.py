@@ -49,11 +49,14 @@ def with_face_crop(name: str, options: dict[str, Any] | None, face_crop: str | N
     if face_crop is None:
         return options
     registry = get_registry()
-    if "face_crop" in inspect.signature(registry.get("dataset", name).load).parameters:
+
+    def has_face_step(dataset: str) -> bool:
+        return "face_crop" in inspect.signature(registry.get("dataset", dataset).load).parameters
+
+    if has_face_step(name):
         options.setdefault("face_crop", face_crop)
     elif face_crop != "none":
-        able = [n for n in registry.names("dataset")
-                if "face_crop" in inspect.signature(registry.get("dataset", n).load).parameters]
+        able = [n for n in registry.names("dataset") if has_face_step(n)]
         raise UserError(f"data set {name!r} has no face step (its images are face crops already), so "
                         f"--face-crop {face_crop} cannot apply to it; data sets that crop faces: "
                         f"{', '.join(able) or '(none)'}. Load {name!r} in a run of its own, or set "

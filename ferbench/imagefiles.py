@@ -307,9 +307,11 @@ def load_images(paths: Sequence[str | Path], *, channels: int, size: tuple[int, 
     else:
         if face is not None and face.method == "detect":
             facedetect.require_opencv()
-        elif face is not None and (missing := sum(p is None for p in points or [None] * len(paths))):
-            facedetect.require_opencv(f"face_crop='landmarks' falls back to detection for the {missing} image(s) "
-                           "without a landmarks file, and detection")
+        elif face is not None:
+            missing = len(paths) if points is None else sum(p is None for p in points)
+            if missing:
+                facedetect.require_opencv(f"face_crop='landmarks' falls back to detection for the {missing} "
+                                          "image(s) without a landmarks file, and detection")
         target = tuple(size) if size else _common_size(paths) or (1, 1)
         images, decoded = _decode_all(paths, channels, target, face, points)
         ok = np.array([done for done, _, _ in decoded], dtype=bool)
