@@ -24,7 +24,7 @@ from ferbench.execution import Outcome, Task, remember_dataset
 from ferbench.jobs import Job, plan_digest
 from ferbench.leakage import DuplicateSearch, LeakageReport, audit
 from ferbench.leakage.crossdata import pretraining_overlap
-from ferbench.protocols import assign_folds, check_protocol
+from ferbench.protocols import OFFICIAL, assign_folds, check_protocol
 from ferbench.registry import get_registry
 from ferbench.specs import ModelSpec, Recipe
 from ferbench.store import RunStore, load_jobs
@@ -121,7 +121,8 @@ def _refuse_leaky(reports: list[tuple[LeakageReport, Path]], cross: list[str], a
         "\n".join(lines) + "\nA test image that the model has seen in training (itself, a copy, its "
         "clip or its subject) inflates the score. For an honest number use --protocol subject "
         "(whole subjects or clips per fold), or --protocol official where the data set has its own "
-        "split; to reproduce this protocol anyway, add --allow-leaky and every result is marked LEAKY."
+        "split (official-purged where that split itself holds copies of test images); to reproduce "
+        "this protocol anyway, add --allow-leaky and every result is marked LEAKY."
     )
 
 
@@ -179,8 +180,8 @@ def run_benchmark(
     if compile_mode not in COMPILE_MODES:
         raise UserError(f"--compile must be one of {', '.join(COMPILE_MODES)}; got {compile_mode!r}.")
     reporter = reporter or Reporter()
-    if protocol == "official" and folds != 1:
-        reporter.note(f"--protocol official has one fold (the data set's own split); --folds {folds} "
+    if protocol in OFFICIAL and folds != 1:
+        reporter.note(f"--protocol {protocol} has one fold (the data set's own split); --folds {folds} "
                       "is not used")
         folds = 1
     search = search or DuplicateSearch()
@@ -215,7 +216,7 @@ def run_benchmark(
             dataset = load_dataset(spec.name, data_dirs.get(spec.name), dataset_options.get(spec.name), strict)
             for line in dataset.notes:
                 reporter.note(f"{spec.name}: {line}")
-            plan = assign_folds(dataset, protocol, folds, seed)
+            plan = assign_folds(dataset, protocol, folds, seed, search)
             store.save_plan(plan, force=force)
             report = None if force else store.read_report(plan, search.to_dict())
             if report is None:

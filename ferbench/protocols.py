@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import json
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from ferbench.data import Dataset
 from ferbench.errors import UserError
+
+if TYPE_CHECKING:
+    from ferbench.leakage.duplicates import DuplicateSearch
 
 #: Protocol name -> (description, whether it lets one subject or clip reach both sides).
 PROTOCOLS: dict[str, tuple[str, bool]] = {
@@ -31,10 +35,20 @@ PROTOCOLS: dict[str, tuple[str, bool]] = {
         "the data set's own train/test split (one fold; its validation part is held out)",
         False,
     ),
+    "official-purged": (
+        "the data set's own split, minus every training and validation image that is an exact or "
+        "near copy of a test image; the test split stays whole, so results compare with 'official'",
+        False,
+    ),
 }
+
+#: The protocols that use the data set's own split (one fold; ``--folds`` is not used).
+OFFICIAL = ("official", "official-purged")
 
 #: ``test_fold`` value of rows that are in no fold's training or test part (official validation).
 HELD_OUT = -2
+#: ``test_fold`` value of rows dropped from every part because they copy a test image.
+PURGED = -3
 
 #: Split names (lower case) of the data sets' own splits -> their role in the official protocol.
 SPLIT_ROLES: dict[str, str] = {
@@ -49,7 +63,8 @@ class FoldPlan:
     """Which fold each sample is tested in (``test_fold[i]``), with what produced it.
 
     ``test_fold[i]`` is -1 for rows that are only ever trained on (the official protocol's
-    training split) and :data:`HELD_OUT` for rows in no part (its validation split).
+    training split), :data:`HELD_OUT` for rows in no part (its validation split) and
+    :data:`PURGED` for rows dropped because they copy a test image.
     """
 
     dataset: str
@@ -67,18 +82,28 @@ class FoldPlan:
         return f"{self.dataset}-{self.protocol}-k{self.k}-s{self.seed}"
 
     @property
+    def official(self) -> bool:
+        """Whether this plan is the data set's own split rather than k folds."""
+        return self.protocol in OFFICIAL
+
+    @property
+    def design(self) -> str:
+        """``official split`` or ``k-fold``, for titles."""
+        return "official split" if self.official else f"{self.k}-fold"
+
+    @property
     def leaky(self) -> bool:
         """Whether the protocol itself lets a subject or clip reach both sides of a fold."""
         return PROTOCOLS[self.protocol][1]
 
     def train_index(self, fold: int) -> np.ndarray:
         """Indices of the training part of ``fold``."""
-        return np.flatnonzero((self.test_fold != fold) & (self.test_fold != HELD_OUT))
+        return np.flatnonzero(~np.isin(self.test_fold, (fold, HELD_OUT, PURGED)))
 
     def outside_index(self, fold: int) -> np.ndarray:
-        """Indices outside the test part of ``fold`` (its training part and held-out rows):
-        where no copy of a test sample may be."""
-        return np.flatnonzero(self.test_fold != fold)
+        """Indices outside the test part of ``fold`` (its training part and held-out rows, not
+        purged rows): where no copy of a test sample may be."""
+        return np.flatnonzero((self.test_fold != fold) & (self.test_fold != PURGED))
 
     def held_out_index(self) -> np.ndarray:
         """Indices of rows in no training or test part (the official validation split)."""
@@ -118,7 +143,7 @@ def check_protocol(protocol: str, k: int) -> None:
     """Reject an unknown protocol or fewer than two folds, before any data is loaded."""
     if protocol not in PROTOCOLS:
         raise UserError(f"unknown protocol {protocol!r}. Known protocols: {', '.join(PROTOCOLS)}.")
-    if k < 2 and protocol != "official":
+    if k < 2 and protocol not in OFFICIAL:
         raise UserError(f"--folds must be at least 2 for cross-validation, got {k}.")
 
 
@@ -147,14 +172,32 @@ def _official(dataset: Dataset, seed: int) -> FoldPlan:
                     test_fold=test_fold)
 
 
-def assign_folds(dataset: Dataset, protocol: str = "subject", k: int = 10, seed: int = 0) -> FoldPlan:
+def _purged(dataset: Dataset, seed: int, search: DuplicateSearch | None) -> FoldPlan:
+    # Imported here: the leakage package imports this module for FoldPlan.
+    from ferbench.leakage.duplicates import DuplicateSearch, copy_groups
+
+    search = search or DuplicateSearch()
+    plan = _official(dataset, seed)
+    group = copy_groups(dataset.images, search)
+    copies = (plan.test_fold != 0) & np.isin(group, group[plan.test_index(0)])
+    return replace(plan, protocol="official-purged", test_fold=np.where(copies, PURGED, plan.test_fold),
+                   splitter=f"{plan.splitter}, minus {int(copies.sum())} training or validation "
+                            f"images that copy a test image (exact, or near at threshold {search.threshold})")
+
+
+def assign_folds(dataset: Dataset, protocol: str = "subject", k: int = 10, seed: int = 0,
+                 search: DuplicateSearch | None = None) -> FoldPlan:
     """Assign every sample of ``dataset`` to the test part of exactly one of ``k`` folds.
 
-    Under ``official`` the data set's own split is the one fold and ``k`` is ignored.
+    Under ``official`` the data set's own split is the one fold and ``k`` is ignored;
+    ``official-purged`` drops from it the copies of test images that ``search`` (the
+    near-duplicate detector, default settings when None) finds outside the test split.
     """
     check_protocol(protocol, k)
     if protocol == "official":
         return _official(dataset, seed)
+    if protocol == "official-purged":
+        return _purged(dataset, seed, search)
     labels = dataset.labels
     grouped_by, groups = (None, None) if protocol == "image" else _groups(dataset)
     if groups is not None:
@@ -212,14 +255,14 @@ class InnerSplit:
 def inner_split(dataset: Dataset, plan: FoldPlan, fold: int, fraction: float, seed: int) -> InnerSplit:
     """Carve the validation rows that select a model from ``fold``'s training side, never its test part.
 
-    Under ``official`` with a validation split (FER2013 PublicTest, FER+ Valid) that split is
+    Under the official protocols, with a validation split (FER2013 PublicTest, FER+ Valid) that split is
     the validation part and the whole training split trains. Otherwise about ``fraction`` of
     the training part is held out, stratified by label, grouped by subject (by sequence where
     there are no subjects) so that no person is on both sides, seeded by ``seed``.
     """
     train = plan.train_index(fold)
     held_out = plan.held_out_index()
-    if plan.protocol == "official" and len(held_out):
+    if plan.official and len(held_out):
         splits = ", ".join(sorted(set(dataset.split[held_out].tolist())))
         return InnerSplit(train, held_out, f"the official validation split ({splits})")
     if not 0 < fraction < 1:

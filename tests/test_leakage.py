@@ -12,7 +12,7 @@ import ferbench
 from ferbench.leakage import DuplicateSearch, LeakageReport, audit
 from ferbench.leakage.duplicates import components, near_pairs
 from ferbench.leakage.planted import KINDS, plant_copies
-from ferbench.protocols import HELD_OUT, FoldPlan, assign_folds
+from ferbench.protocols import HELD_OUT, PURGED, FoldPlan, assign_folds, inner_split
 from ferbench_datasets.synthetic_faces import generate_faces
 from layouts import SHARED_DATA, pixels
 
@@ -124,6 +124,35 @@ def test_official_protocol_uses_the_data_sets_own_split():
         assign_folds(no_groups, "subject", 2)
 
 
+def test_official_purged_drops_training_and_validation_copies_and_keeps_the_test_split_whole():
+    faces = _same_class_faces()[:12]
+    copies, kinds, sources = plant_copies(faces[9:11], seed=3)
+    jpeg, shifted = copies[(kinds == "jpeg q70") & (sources == 0)], copies[(kinds == "shift 2px") & (sources == 1)]
+    # rows 0-6 train (row 2 is a JPEG of test row 9), 7-8 valid (row 8 is a shifted test row 10),
+    # 9-11 test; rows 12-13 are training images that copy row 0, a training image.
+    images = np.concatenate([faces[:2], jpeg, faces[3:8], shifted, faces[9:12], faces[:1], faces[:1]])
+    data = ferbench.Dataset(name="copies", classes=("happiness", "anger"), images=images[..., None],
+                            labels=np.arange(len(images)) % 2, paths=[f"{i}.png" for i in range(len(images))],
+                            split=["train"] * 7 + ["valid"] * 2 + ["test"] * 3 + ["train"] * 2)
+    official = assign_folds(data, "official")
+    assert audit(data, official).check("near duplicates").leaks == 2
+    plan = assign_folds(data, "official-purged", k=10, seed=1)
+    assert plan.key == "copies-official-purged-k1-s1" and plan.official and plan.design == "official split"
+    assert np.flatnonzero(plan.test_fold == PURGED).tolist() == [2, 8]
+    assert plan.test_index(0).tolist() == official.test_index(0).tolist() == [9, 10, 11]
+    assert plan.train_index(0).tolist() == [0, 1, 3, 4, 5, 6, 12, 13]
+    assert plan.held_out_index().tolist() == [7]
+    assert inner_split(data, plan, 0, 0.1, seed=0).validation.tolist() == [7]
+    assert "minus 2 training or validation images that copy a test image" in plan.splitter
+    report = audit(data, plan)
+    assert not report.leaky and report.check("near duplicates").status == "pass"
+    assert not report.check("near duplicates").examples  # the purged copies are not shown as leaks
+    assert report.check("exact duplicates").details["pairs_within_training"] >= 1
+    strict = assign_folds(data, "official-purged", search=DuplicateSearch(threshold=0.999))
+    assert (strict.test_fold == PURGED).sum() < 2  # the threshold is the purge's, and the plan says so
+    assert "threshold 0.999" in strict.splitter
+
+
 def _fer2013(root, duplicate: bool):
     root.mkdir(parents=True, exist_ok=True)
     usages = ["Training"] * 20 + ["PublicTest"] * 4 + ["PrivateTest"] * 6
@@ -148,6 +177,13 @@ def test_official_run_trains_one_fold_and_refuses_a_duplicate_across_the_split(c
     assert status == 2 and "exact duplicates: 1 test images in 1/1 folds" in " ".join(err.split())
     status, _, _ = cli(*common, "--data-dir", f"fer2013={dirty}", "--out", tmp_path / "b", "--allow-leaky")
     assert status == 0 and ferbench.load_jobs(tmp_path / "b")["leaky"].all()
+    purged = [arg if arg != "official" else "official-purged" for arg in common]
+    status, out, err = cli(*purged, "--data-dir", f"fer2013={dirty}", "--out", tmp_path / "b")
+    assert status == 0, out + err
+    jobs = ferbench.load_jobs(tmp_path / "b")
+    clean_job = jobs[jobs["protocol"] == "official-purged"]
+    assert len(clean_job) == 1 and not clean_job["leaky"].any()
+    assert clean_job["n_train"].item() == 19 and clean_job["n_test"].item() == 7
 
 
 def test_leakage_command_exit_status_and_json(cli, tmp_path):
@@ -160,6 +196,7 @@ def test_leakage_command_exit_status_and_json(cli, tmp_path):
     assert {"name", "leaks", "examples"} <= set(report["checks"][0])
     status, out, _ = cli("leakage", "--dataset", "synthetic", "--folds", "5")
     assert status == 0 and "no leak found" in out
+    assert "folds synthetic-subject-k5-s0: StratifiedGroupKFold(" in " ".join(out.split())
     status, _, err = cli("leakage", "--dataset", "synthetic", "--duplicate-threshold", "2")
     assert status == 2 and "threshold" in err
 

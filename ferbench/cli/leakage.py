@@ -124,12 +124,14 @@ def command(args: argparse.Namespace) -> int:
         return _cross(args, data_dirs, dataset_options)
     dataset = load_dataset(spec.name, data_dirs.get(spec.name), dataset_options.get(spec.name), args.strict,
                            args.face_crop)
-    plan = assign_folds(dataset, args.protocol, args.folds, args.seed)
-    report = audit(dataset, plan, search_argument(args), args.examples, spec.fitted_on_all)
+    search = search_argument(args)
+    plan = assign_folds(dataset, args.protocol, args.folds, args.seed, search)
+    report = audit(dataset, plan, search, args.examples, spec.fitted_on_all)
     if args.json:
         atomic_write(args.json, report.to_json().encode())
     console = Console()
     _print_notes(console, dataset)
+    console.print(f"folds {plan.key}: {plan.splitter}", highlight=False, markup=False)
     for part in render(report):
         console.print(part, highlight=False)
     return EXIT_LEAKY if report.leaky else 0

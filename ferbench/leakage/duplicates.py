@@ -362,6 +362,17 @@ def near_pairs(images: np.ndarray, other: np.ndarray | None = None,
     return Pairs(first[keep], second[keep], score[keep].astype(np.float32), flipped[keep])
 
 
+def copy_pairs(images: np.ndarray, search: DuplicateSearch) -> tuple[Pairs, Pairs]:
+    """The exact-duplicate pairs within ``images``, and the near-duplicate pairs that are not exact."""
+    exact = exact_pairs(images)
+    return exact, near_pairs(images, search=search).without(exact)
+
+
+def copy_groups(images: np.ndarray, search: DuplicateSearch) -> np.ndarray:
+    """One label per image: images joined by a chain of exact or near copies share a label."""
+    return components(len(images), *copy_pairs(images, search))
+
+
 def _cross_side(name: str, description: str, group: np.ndarray, pairs: Pairs, dataset: Dataset,
                 plan: FoldPlan, examples: int, already: np.ndarray | None = None) -> Check:
     """Test images whose ``group`` (duplicate component) reaches outside their test part;
@@ -379,7 +390,8 @@ def _cross_side(name: str, description: str, group: np.ndarray, pairs: Pairs, da
         training = plan.train_index(fold)
         within_test += int((in_test[0] & in_test[1]).sum())
         within_training += int((np.isin(pairs.first, training) & np.isin(pairs.second, training)).sum())
-        crossing = np.flatnonzero(in_test[0] != in_test[1])
+        out = np.isin(pairs.first, outside), np.isin(pairs.second, outside)
+        crossing = np.flatnonzero((in_test[0] & out[1]) | (in_test[1] & out[0]))
         for i in crossing[:max(0, examples - len(check.examples))]:
             a, b = (pairs.first[i], pairs.second[i]) if in_test[0][i] else (pairs.second[i], pairs.first[i])
             check.examples.append({"fold": fold, "test": str(dataset.paths[a]), "train": str(dataset.paths[b]),
@@ -401,8 +413,7 @@ def duplicate_checks(dataset: Dataset, plan: FoldPlan, search: DuplicateSearch |
     """
     search = search or DuplicateSearch()
     n = len(dataset)
-    exact = exact_pairs(dataset.images)
-    near = near_pairs(dataset.images, search=search).without(exact)
+    exact, near = copy_pairs(dataset.images, search)
     exact_group = components(n, exact)
     checks = [
         _cross_side("exact duplicates", "test images whose decoded pixels also appear outside "

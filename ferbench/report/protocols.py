@@ -86,7 +86,7 @@ def compare_protocols(analyses: list[BoardAnalysis]) -> list[ProtocolComparison]
 
 def _heading(analysis: BoardAnalysis) -> str:
     plan = analysis.board.plan
-    return f"{plan.protocol} ({plan.k}-fold{', ' + LEAKY if analysis.board.leaky else ''})"
+    return f"{plan.protocol} ({plan.design}{', ' + LEAKY if analysis.board.leaky else ''})"
 
 
 def table(comparison: ProtocolComparison) -> tuple[list[str], list[list[str]]]:

@@ -99,8 +99,7 @@ def leakage_text(analysis: BoardAnalysis) -> str:
 def title(analysis: BoardAnalysis) -> str:
     """Board title: data set, protocol, k, and LEAKY when it leaks."""
     plan = analysis.board.plan
-    folds = "official split" if plan.protocol == "official" else f"{plan.k}-fold"
-    text = f"{plan.dataset}, {plan.protocol} protocol, {folds}, seed {plan.seed}"
+    text = f"{plan.dataset}, {plan.protocol} protocol, {plan.design}, seed {plan.seed}"
     return f"{text} — {LEAKY}" if analysis.board.leaky else text
 
 
