@@ -184,6 +184,11 @@ def test_official_run_trains_one_fold_and_refuses_a_duplicate_across_the_split(c
     clean_job = jobs[jobs["protocol"] == "official-purged"]
     assert len(clean_job) == 1 and not clean_job["leaky"].any()
     assert clean_job["n_train"].item() == 19 and clean_job["n_test"].item() == 7
+    status, out, err = cli("report", tmp_path / "b", "--out", tmp_path / "board")
+    assert status == 0, out + err
+    md = (tmp_path / "board" / "leaderboard.md").read_text()
+    assert ("| model | epochs | official (official split, LEAKY) | official-purged (official split) "
+            "| official − official-purged (points) |") in md
 
 
 def test_leakage_command_exit_status_and_json(cli, tmp_path):
