@@ -189,6 +189,8 @@ def test_official_run_trains_one_fold_and_refuses_a_duplicate_across_the_split(c
     md = (tmp_path / "board" / "leaderboard.md").read_text()
     assert ("| model | epochs | official (official split, LEAKY) | official-purged (official split) "
             "| official − official-purged (points) |") in md
+    row = next(line for line in md.split("\n## ")[1].splitlines() if line.startswith("| smallcnn |"))
+    assert "±" not in row and row.count("|") == 6  # one split: the value alone, then the gap
 
 
 def test_leakage_command_exit_status_and_json(cli, tmp_path):

@@ -90,8 +90,8 @@ def _heading(analysis: BoardAnalysis) -> str:
 
 
 def table(comparison: ProtocolComparison) -> tuple[list[str], list[list[str]]]:
-    """Header and rows: model, epochs, mean ± sd under each protocol, then each gap to the
-    reference."""
+    """Header and rows: model, epochs, mean ± sd under each protocol (the value alone on a single
+    split), then each gap to the reference."""
     others = comparison.analyses[:-1]
     reference = comparison.reference.board.plan.protocol
     header = (["model", "epochs"] + [_heading(a) for a in comparison.analyses]
@@ -104,7 +104,8 @@ def table(comparison: ProtocolComparison) -> tuple[list[str], list[list[str]]]:
         for analysis in comparison.analyses:
             row = frame.loc[(label, analysis.board.plan.protocol)]
             done = "" if row["folds"] == row["k"] else f" ({row['folds']}/{row['k']} folds)"
-            cells.append(f"{percent(row['mean'])} ± {percent(row['sd'])}{done}")
+            spread = "" if row["k"] == 1 else f" ± {percent(row['sd'])}"
+            cells.append(f"{percent(row['mean'])}{spread}{done}")
         cells += [f"{frame.loc[(label, a.board.plan.protocol), 'gap_points']:+.1f}" for a in others]
         rows.append(cells)
     return header, rows
