@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -96,6 +97,29 @@ def test_report_writes_every_format_with_provenance(tmp_path):
     assert all(rule in tex for rule in (r"\toprule", r"\midrule", r"\bottomrule"))
     html = (tmp_path / "out" / "index.html").read_text()
     assert "data:image/png;base64," in html and "http://" not in html and "https://" not in html
+
+
+def test_html_can_link_the_figure_files_instead_of_embedding_them(tmp_path):
+    write_run(tmp_path / "run", {"alpha-net": 0.9, "beta-net": 0.5})
+    build_report([tmp_path / "run"], tmp_path / "embedded")
+    build_report([tmp_path / "run"], tmp_path / "linked", html_figures="link")
+    embedded = (tmp_path / "embedded" / "index.html").read_text()
+    linked = (tmp_path / "linked" / "index.html").read_text()
+    sources = re.findall(r'<img src="([^"]+)"', linked)
+    assert len(sources) == embedded.count("<img ") >= 5 and "data:" not in "".join(sources)
+    figures = {path.relative_to(tmp_path / "linked").as_posix()
+               for path in (tmp_path / "linked" / "figures").rglob("*.png")}
+    assert set(sources) == figures  # every figure file, each shown once, none missing
+    assert len(linked) * 5 < len(embedded)
+    with pytest.raises(ValueError, match="embed, link"):
+        build_report([tmp_path / "run"], tmp_path / "bad", html_figures="inline")
+
+
+def test_report_command_offers_the_figure_modes_build_report_accepts():
+    from ferbench.cli import report as command
+    from ferbench.report import HTML_FIGURES
+
+    assert command.HTML_FIGURES == HTML_FIGURES
 
 
 def test_tables_carry_the_statistics_module_numbers(tmp_path):
@@ -316,11 +340,12 @@ def _chromium():
     return browser, sync_playwright
 
 
-def test_html_page_opens_in_headless_chromium_sorts_and_shows_its_images(tmp_path):
+@pytest.mark.parametrize("html_figures", ["embed", "link"])
+def test_html_page_opens_in_headless_chromium_sorts_and_shows_its_images(tmp_path, html_figures):
     browser, sync_playwright = _chromium()
     write_run(tmp_path / "run", {"zeta": 0.9, "alpha": 0.5, "mid": 0.7})
     _rename_model(tmp_path / "run", "mid", HOSTILE)
-    build_report([tmp_path / "run"], tmp_path / "out")
+    build_report([tmp_path / "run"], tmp_path / "out", html_figures=html_figures)
     problems = []
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=browser, args=[
@@ -350,6 +375,9 @@ def test_html_page_opens_in_headless_chromium_sorts_and_shows_its_images(tmp_pat
         assert models() == ["alpha", HOSTILE, "zeta"]
         images = page.locator("img")
         assert images.count() >= 7  # CD diagram, and a confusion matrix, ROC and curves per model
+        for n in range(images.count()):  # lazy images load once near the viewport
+            images.nth(n).scroll_into_view_if_needed()
+        page.wait_for_function("Array.from(document.images).every(i => i.complete)")
         widths = page.eval_on_selector_all("img", "images => images.map(i => i.complete && i.naturalWidth)")
         assert all(width > 100 for width in widths), widths
         page.screenshot(path=tmp_path / "leaderboard.png", full_page=True)

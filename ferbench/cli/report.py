@@ -11,6 +11,9 @@ from rich.table import Table
 
 from ferbench.errors import UserError
 
+#: Kept in step with ferbench.report.HTML_FIGURES, which this module does not import (see command).
+HTML_FIGURES = ("embed", "link")
+
 #: Pairwise-table columns printed on the console (the files have them all).
 PAIR_SUMMARY = ("a", "b", "difference", "nb_holm", "wilcoxon_holm", "mcnemar_holm")
 
@@ -21,7 +24,8 @@ def add_parser(commands) -> None:
         "report", help="leaderboards with significance tests from run directories",
         description="Merge run directories (results on the same fold plans are paired; different "
         "fold assignments are refused) and write leaderboard.md, leaderboard.csv, pairwise.csv, "
-        "leaderboard.tex (booktabs), index.html (self-contained, sortable) and figures/*.png.",
+        "leaderboard.tex (booktabs), index.html (sortable; self-contained unless --html-figures link) "
+        "and figures/*.png.",
     )
     parser.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR",
                         help="run directories (the --out of `ferbench run`)")
@@ -30,6 +34,9 @@ def add_parser(commands) -> None:
                         help="significance level for bold best models and critical differences (default: 0.05)")
     parser.add_argument("--metric", default="accuracy",
                         help="metric that orders, ranks and pairwise-tests the models (default: accuracy)")
+    parser.add_argument("--html-figures", choices=HTML_FIGURES, default="embed",
+                        help="embed the figures in index.html, one self-contained file (default), or link "
+                        "the PNG files in figures/, a much smaller page for a board kept in git")
     parser.set_defaults(handler=command)
 
 
@@ -41,7 +48,8 @@ def command(args: argparse.Namespace) -> int:
 
     if not (0 < args.alpha < 1) or math.isnan(args.alpha):
         raise UserError(f"--alpha must be between 0 and 1 (got {args.alpha}); 0.05 is usual.")
-    outcome = build_report(args.run_dirs, args.out, alpha=args.alpha, metric=args.metric)
+    outcome = build_report(args.run_dirs, args.out, alpha=args.alpha, metric=args.metric,
+                           html_figures=args.html_figures)
     console = Console()
     for analysis in outcome.analyses:
         table = Table(title=title(analysis), title_style="bold red" if analysis.board.leaky else "bold")

@@ -3,7 +3,8 @@
 ``build_report(run_dirs, out)`` merges run directories into boards (:mod:`.collect`), computes
 the statistics (:mod:`.analysis`), draws the figures (:mod:`.figures`) and writes
 ``leaderboard.md``, ``leaderboard.csv``, ``pairwise.csv``, ``leaderboard.tex``, ``index.html``
-and ``figures/*.png`` (:mod:`.tables`, :mod:`.html`); where one data set was run under several
+and ``figures/*.png`` (:mod:`.tables`, :mod:`.html`; the page embeds the figures or links those
+files); where one data set was run under several
 protocols, ``protocols.csv`` and a first section comparing them (:mod:`.protocols`).
 """
 
@@ -26,6 +27,9 @@ __all__ = ["ReportOutcome", "build_report", "collect", "analyse_board", "across_
 
 #: Figure sections that leaderboard.md shows too (index.html shows them all).
 MARKDOWN_FIGURES = ("ranks", "confusion")
+
+#: How index.html carries its figures: inside the page, or as links to ``figures/*.png``.
+HTML_FIGURES = ("embed", "link")
 
 
 @dataclass
@@ -67,12 +71,17 @@ def _board_figures(board: Board, analysis: BoardAnalysis) -> dict[str, dict[str,
 
 
 def build_report(run_dirs: Sequence[str | Path], out: str | Path, alpha: float = 0.05,
-                 metric: str = "accuracy") -> ReportOutcome:
+                 metric: str = "accuracy", html_figures: str = "embed") -> ReportOutcome:
     """Write the leaderboard of ``run_dirs`` into ``out``; see the module docstring for the files.
 
     ``metric`` is the one boards are sorted, ranked and pairwise-tested on (all metrics get
-    summaries and a significance-checked bold best).
+    summaries and a significance-checked bold best). ``html_figures="embed"`` makes index.html
+    one self-contained file; ``"link"`` points it at the PNG files written beside it, which keeps
+    a board stored in git from holding every figure twice.
     """
+    if html_figures not in HTML_FIGURES:
+        raise ValueError(f"html_figures must be one of {', '.join(HTML_FIGURES)} (got {html_figures!r})")
+    link = html_figures == "link"
     out = Path(out)
     boards = collect(run_dirs)
     analyses = [analyse_board(board, alpha=alpha, primary=metric) for board in boards]
@@ -83,22 +92,25 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path, alpha: float =
         atomic_write(out / name, data)
         files.append(out / name)
 
-    drawn: dict[str, dict[str, dict[str, bytes]]] = {}
+    shown: dict[str, dict[str, dict[str, html.Figure]]] = {}
     paths: dict[str, dict[str, str]] = {}
     for board, analysis in zip(boards, analyses):
-        drawn[board.key] = _board_figures(board, analysis)
+        shown[board.key] = {}
         paths[board.key] = {}
-        for section, images in drawn[board.key].items():
+        for section, images in _board_figures(board, analysis).items():
+            shown[board.key][section] = {}
             for caption, png in images.items():
                 name = f"figures/{_slug(board.key)}/{section}-{_slug(caption)}.png"
                 write(name, png)
+                shown[board.key][section][caption] = name if link else png
                 if section in MARKDOWN_FIGURES:
                     paths[board.key][f"{section}: {caption}"] = name
-    across_png = None
+    across_figure: html.Figure | None = None
     if across is not None:
         across_png = figures.cd_diagram_png(across.friedman.ranks, across.nemenyi.cd, across.cliques,
                                             f"mean rank over {across.blocks} on {across.metric}")
         write("figures/across-datasets-cd.png", across_png)
+        across_figure = "figures/across-datasets-cd.png" if link else across_png
 
     generated = (f"Generated {datetime.now(timezone.utc).isoformat(timespec='seconds')} by ferbench "
                  f"{version('ferbench')} from {', '.join(str(Path(d)) for d in run_dirs)}.")
@@ -110,5 +122,5 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path, alpha: float =
     if comparisons:
         write("protocols.csv", protocols.csv(comparisons).encode())
     write("leaderboard.tex", tables.latex(analyses).encode())
-    write("index.html", html.page(analyses, drawn, across, across_png, generated, comparisons).encode())
+    write("index.html", html.page(analyses, shown, across, across_figure, generated, comparisons).encode())
     return ReportOutcome(analyses, across, files, comparisons)

@@ -1,8 +1,9 @@
-"""The leaderboard as one static, self-contained HTML page.
+"""The leaderboard as one static HTML page.
 
-No network: figures are embedded as ``data:`` URIs, the sorting script and the style are inline,
-and a Content-Security-Policy forbids loading anything else. Every piece of text is escaped
-with :func:`html.escape`, names coming from plugins included.
+No network: figures are embedded as ``data:`` URIs (one self-contained file) or linked as the
+PNG files beside the page (a page a tenth the size, for a board kept in git), the sorting script
+and the style are inline, and a Content-Security-Policy forbids loading anything else. Every
+piece of text is escaped with :func:`html.escape`, names coming from plugins included.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from html import escape
+from urllib.parse import quote
 
 from ferbench.leakage.report import LeakageReport
 from ferbench.report import convergence, protocols
@@ -19,7 +21,7 @@ from ferbench.report.tables import (
     LEAKY, PAIR_COLUMNS, columns, emphasised, leakage_text, main_table, pair_table, provenance, ranking_text, title,
 )
 
-_CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+_CSP = ("default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
         "base-uri 'none'; form-action 'none'")
 
 _STYLE = """
@@ -74,16 +76,23 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 """
 
 
-def _image(png: bytes, alt: str) -> str:
-    data = base64.b64encode(png).decode("ascii")
-    return f'<img src="data:image/png;base64,{data}" alt="{escape(alt)}">'
+#: A figure: PNG bytes to embed, or the path of its PNG file relative to the page, to link.
+Figure = bytes | str
 
 
-def _figures(images: Mapping[str, bytes]) -> str:
+def _image(figure: Figure, alt: str) -> str:
+    if isinstance(figure, str):
+        source = escape(quote(figure))
+    else:
+        source = "data:image/png;base64," + base64.b64encode(figure).decode("ascii")
+    return f'<img src="{source}" alt="{escape(alt)}" loading="lazy">'
+
+
+def _figures(images: Mapping[str, Figure]) -> str:
     if not images:
         return ""
-    parts = [f"<figure>{_image(png, caption)}<figcaption>{escape(caption)}</figcaption></figure>"
-             for caption, png in images.items()]
+    parts = [f"<figure>{_image(figure, caption)}<figcaption>{escape(caption)}</figcaption></figure>"
+             for caption, figure in images.items()]
     return '<div class="figures">' + "".join(parts) + "</div>"
 
 
@@ -173,12 +182,13 @@ def _comparison(comparison: ProtocolComparison) -> str:
             f'<p class="note">{escape(protocols.NOTE)}</p><dl>{verdicts}</dl></section>')
 
 
-def page(analyses: list[BoardAnalysis], figures: Mapping[str, Mapping[str, Mapping[str, bytes]]],
-         across: Ranking | None = None, across_png: bytes | None = None, generated: str = "",
+def page(analyses: list[BoardAnalysis], figures: Mapping[str, Mapping[str, Mapping[str, Figure]]],
+         across: Ranking | None = None, across_png: Figure | None = None, generated: str = "",
          comparisons: list[ProtocolComparison] | None = None) -> str:
-    """The HTML document. ``figures[board key][section]`` maps captions to PNG bytes; sections are
-    ``ranks``, ``confusion``, ``roc``, ``curves`` and ``validation``. ``comparisons`` (one data
-    set under several protocols) come first."""
+    """The HTML document. ``figures[board key][section]`` maps captions to figures (PNG bytes to
+    embed, or a relative path to link); sections are ``ranks``, ``confusion``, ``roc``,
+    ``curves`` and ``validation``. ``comparisons`` (one data set under several protocols) come
+    first."""
     body = ["<h1>ferbench leaderboard</h1>"]
     if generated:
         body.append(f'<p class="note">{escape(generated)}</p>')
