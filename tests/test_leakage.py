@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -188,9 +189,10 @@ def test_official_run_trains_one_fold_and_refuses_a_duplicate_across_the_split(c
     assert status == 0, out + err
     md = (tmp_path / "board" / "leaderboard.md").read_text()
     assert ("| model | epochs | official (official split, LEAKY) | official-purged (official split) "
-            "| official − official-purged (points) |") in md
+            "| official − official-purged (points) | McNemar official vs official-purged: b/c, p (Holm) |") in md
     row = next(line for line in md.split("\n## ")[1].splitlines() if line.startswith("| smallcnn |"))
-    assert "±" not in row and row.count("|") == 6  # one split: the value alone, then the gap
+    assert "±" not in row and row.count("|") == 7  # one split: the value alone, the gap, the paired test
+    assert re.search(r"\| \d+/\d+, (<|&lt;)?[01]\.\d{3} \|$", row), row  # the same 7 test images, paired
 
 
 def test_leakage_command_exit_status_and_json(cli, tmp_path):

@@ -424,6 +424,42 @@ def test_one_data_set_under_two_protocols_is_compared_side_by_side(tmp_path, cli
     assert status == 0 and "tiny: protocols compared on accuracy" in " ".join(out.split())
 
 
+def test_protocols_testing_the_same_images_are_paired_image_by_image(tmp_path):
+    from statsmodels.stats.contingency_tables import mcnemar
+    from statsmodels.stats.multitest import multipletests
+
+    write_run(tmp_path / "run", {"m1": 0.95, "m2": 0.8, "m3": 0.7}, protocol="image")
+    write_run(tmp_path / "run", {"m1": 0.6, "m2": 0.75, "m3": 0.7}, protocol="subject", fail=[("m3", 2)])
+    outcome = build_report([tmp_path / "run"], tmp_path / "out")
+    (comparison,) = outcome.comparisons
+    right = {}
+    for analysis in comparison.analyses:  # every image is tested once under each 5-fold plan
+        for label, entry in analysis.board.entries.items():
+            rows = entry.predictions.set_index("index").sort_index()
+            right[label, analysis.board.plan.protocol] = (rows["y_true"] == rows["y_pred"]).to_numpy()
+    expected = {}
+    for model in ("m1", "m2"):
+        image, subject = right[model, "image"], right[model, "subject"]
+        b, c = int(np.sum(image & ~subject)), int(np.sum(~image & subject))
+        expected[model] = (b, c, mcnemar([[np.sum(image & subject), b], [c, np.sum(~image & ~subject)]],
+                                         exact=True).pvalue)
+    holm_p = dict(zip(expected, multipletests([e[2] for e in expected.values()], method="holm")[1]))
+    table = pd.read_csv(tmp_path / "out" / "protocols.csv").set_index(["label", "protocol"])
+    for model, (b, c, p) in expected.items():
+        row = table.loc[(model, "image")]
+        assert (row["mcnemar_b"], row["mcnemar_c"]) == (b, c) and row["mcnemar_p"] == pytest.approx(p)
+        assert row["mcnemar_p_holm"] == pytest.approx(holm_p[model])
+        assert np.isnan(table.loc[(model, "subject"), "mcnemar_p"])  # the reference is not tested against itself
+    assert expected["m1"][0] > expected["m1"][1] and table.loc[("m1", "image"), "mcnemar_p_holm"] < 0.05
+    assert np.isnan(table.loc[("m3", "image"), "mcnemar_p"])  # a fold failed under subject: nothing to pair
+    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    section = md.split("## tiny: protocols compared on accuracy")[1].split("\n## ")[0]
+    assert "| McNemar image vs subject: b/c, p (Holm) |" in section
+    b, c, _ = expected["m1"]
+    assert f"| {b}/{c}, " in section and "McNemar's exact test pairs them image by image" in section
+    assert [line for line in section.splitlines() if line.startswith("| m3 |")][0].endswith("| – |")
+
+
 def test_a_single_protocol_has_no_comparison(tmp_path):
     write_run(tmp_path / "run", {"m1": 0.9, "m2": 0.7})
     outcome = build_report([tmp_path / "run"], tmp_path / "out")

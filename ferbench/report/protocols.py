@@ -2,9 +2,12 @@
 
 Boards on the same data (same fingerprint) under different protocols are compared model by
 model: the mean and sd over folds under each protocol and the gap to the *reference*, the
-protocol whose plan the audit found clean (``subject`` where there are several). The folds
-differ between protocols, so the gap is a difference of means, not a paired test; each
-protocol's leakage verdict stands beside it as the explanation.
+protocol whose plan the audit found clean (``subject`` where there are several); each
+protocol's leakage verdict stands beside it as the explanation. Where a model's pooled test
+predictions under both protocols cover the same images (k-fold plans test every image once; the
+official and official-purged plans share the test split), McNemar's exact test pairs them image
+by image, Holm-adjusted over the models; it sees test-image variation only, not the variation
+between training runs.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from ferbench.report.analysis import BoardAnalysis
+from ferbench.stats import holm, mcnemar_test
 from ferbench.report.tables import LEAKY, _md_table, escape_markdown, leakage_text, metric_label, percent
 
 
@@ -36,22 +41,62 @@ class ProtocolComparison:
         return sorted(common, key=lambda label: (-_number(means.get(label)), label))
 
     def frame(self) -> pd.DataFrame:
-        """One row per (model, protocol): mean, sd, folds, leaky, gap to the reference (points)."""
+        """One row per (model, protocol): mean, sd, folds, leaky, gap to the reference (points),
+        and McNemar's paired test against the reference (``mcnemar_b``: images right here and
+        wrong under the reference, ``mcnemar_c`` the reverse, p raw and Holm over the models;
+        empty where the predictions do not cover the same images)."""
+        paired = self.paired()
         rows = []
         for label in self.labels:
             reference = self.reference.summary.loc[label, f"{self.metric}_mean"]
             for analysis in self.analyses:
                 row = analysis.summary.loc[label]
                 mean = row[f"{self.metric}_mean"]
+                protocol = analysis.board.plan.protocol
                 rows.append({
-                    "dataset": self.dataset, "label": label, "protocol": analysis.board.plan.protocol,
+                    "dataset": self.dataset, "label": label, "protocol": protocol,
                     "k": analysis.board.plan.k, "seed": analysis.board.plan.seed, "metric": self.metric,
                     "mean": mean, "sd": row[f"{self.metric}_sd"], "folds": int(row["folds"]),
                     "leaky": analysis.board.leaky,
                     "gap_points": None if analysis is self.reference else 100 * (mean - reference),
                     "reference": self.reference.board.plan.protocol,
+                    **paired.get((label, protocol), dict.fromkeys(PAIRED_COLUMNS)),
                 })
         return pd.DataFrame(rows)
+
+    def paired(self) -> dict[tuple[str, str], dict[str, float]]:
+        """McNemar's test of each model under each other protocol against the reference, keyed by
+        (model, protocol), where both pooled predictions cover the same test images."""
+        out: dict[tuple[str, str], dict[str, float]] = {}
+        for analysis in self.analyses[:-1]:
+            tested = {}
+            for label in self.labels:
+                pair = [_correct(a, label) for a in (analysis, self.reference)]
+                if pair[0] is not None and pair[1] is not None and pair[0].index.equals(pair[1].index):
+                    tested[label] = mcnemar_test(pair[0].to_numpy(), pair[1].to_numpy())
+            adjusted = holm([test.pvalue for test in tested.values()]) if tested else []
+            for (label, test), p_holm in zip(tested.items(), adjusted):
+                out[(label, analysis.board.plan.protocol)] = {
+                    "mcnemar_b": test.b, "mcnemar_c": test.c, "mcnemar_p": test.pvalue,
+                    "mcnemar_p_holm": float(p_holm)}
+        return out
+
+
+#: The paired-test columns of :meth:`ProtocolComparison.frame`.
+PAIRED_COLUMNS = ("mcnemar_b", "mcnemar_c", "mcnemar_p", "mcnemar_p_holm")
+
+
+def _correct(analysis: BoardAnalysis, label: str) -> pd.Series | None:
+    """Per-image correctness of a model's pooled predictions on a board, indexed by data set row
+    in order; None unless every fold has a result and every image is tested once."""
+    board = analysis.board
+    if label not in board.complete():
+        return None
+    predictions = board.entries[label].predictions.sort_values("index")
+    index = predictions["index"].to_numpy()
+    if len(index) == 0 or np.any(index[1:] == index[:-1]):
+        return None
+    return pd.Series((predictions["y_true"] == predictions["y_pred"]).to_numpy(), index=index)
 
 
 def _number(value: object) -> float:
@@ -89,14 +134,20 @@ def _heading(analysis: BoardAnalysis) -> str:
     return f"{plan.protocol} ({plan.design}{', ' + LEAKY if analysis.board.leaky else ''})"
 
 
+def _p(value: float) -> str:
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
 def table(comparison: ProtocolComparison) -> tuple[list[str], list[list[str]]]:
     """Header and rows: model, epochs, mean ± sd under each protocol (the value alone on a single
-    split), then each gap to the reference."""
+    split), then each gap to the reference, and McNemar's paired test against it where run."""
     others = comparison.analyses[:-1]
     reference = comparison.reference.board.plan.protocol
-    header = (["model", "epochs"] + [_heading(a) for a in comparison.analyses]
-              + [f"{a.board.plan.protocol} − {reference} (points)" for a in others])
     frame = comparison.frame().set_index(["label", "protocol"])
+    tested = [a for a in others if frame.loc[(slice(None), a.board.plan.protocol), "mcnemar_p"].notna().any()]
+    header = (["model", "epochs"] + [_heading(a) for a in comparison.analyses]
+              + [f"{a.board.plan.protocol} − {reference} (points)" for a in others]
+              + [f"McNemar {a.board.plan.protocol} vs {reference}: b/c, p (Holm)" for a in tested])
     rows = []
     for label in comparison.labels:
         epochs = dict.fromkeys(str(a.board.entries[label].recipe["epochs"]) for a in comparison.analyses)
@@ -107,6 +158,10 @@ def table(comparison: ProtocolComparison) -> tuple[list[str], list[list[str]]]:
             spread = "" if row["k"] == 1 else f" ± {percent(row['sd'])}"
             cells.append(f"{percent(row['mean'])}{spread}{done}")
         cells += [f"{frame.loc[(label, a.board.plan.protocol), 'gap_points']:+.1f}" for a in others]
+        for analysis in tested:
+            row = frame.loc[(label, analysis.board.plan.protocol)]
+            cells.append("–" if pd.isna(row["mcnemar_p"]) else
+                         f"{int(row['mcnemar_b'])}/{int(row['mcnemar_c'])}, {_p(row['mcnemar_p_holm'])}")
         rows.append(cells)
     return header, rows
 
@@ -129,8 +184,11 @@ def csv(comparisons: list[ProtocolComparison]) -> str:
     return pd.concat([c.frame() for c in comparisons], ignore_index=True).to_csv(index=False)
 
 
-NOTE = ("The folds differ between protocols, so each gap is a difference of means over folds, not a "
-        "paired test. The leakage verdicts below say what the leaky protocol lets into training.")
+NOTE = ("Each gap is a difference of means over folds. Where a model's predictions under both protocols "
+        "cover the same test images, McNemar's exact test pairs them image by image (b: right under the "
+        "first protocol and wrong under the reference; c: the reverse; Holm over the models): it sees "
+        "test-image variation only, not the variation between training runs. The leakage verdicts "
+        "below say what the leaky protocol lets into training.")
 
 
 def markdown(comparisons: list[ProtocolComparison]) -> list[str]:
