@@ -31,6 +31,12 @@ PROTOCOLS: dict[str, tuple[str, bool]] = {
         "subject and one clip land on both sides, so every result is marked leaky",
         True,
     ),
+    "dedup": (
+        "stratified k-fold over images with every exact or near copy in the same fold: on data "
+        "sets without subjects (FER2013, FER+, RAF-DB) the closest to subject-independent there "
+        "is; where subjects exist their other images still reach both sides, and the audit says so",
+        False,
+    ),
     "official": (
         "the data set's own train/test split (one fold; its validation part is held out)",
         False,
@@ -131,11 +137,12 @@ def _groups(dataset: Dataset) -> tuple[str, np.ndarray]:
         return "subject", dataset.subjects
     if dataset.sequences is not None:
         return "sequence", dataset.sequences
-    official = " or --protocol official (its own train/test split)" if dataset.split is not None else ""
+    official = ", --protocol official (its own train/test split)" if dataset.split is not None else ""
     raise UserError(
         f"data set {dataset.name!r} has neither subjects nor sequences, so the 'subject' "
-        f"protocol cannot keep anyone out of both sides. Use{official} --protocol image (marked "
-        "leaky), or a data set that records subjects or sequences."
+        f"protocol cannot keep anyone out of both sides. Use --protocol dedup (k-fold with every "
+        f"copy of an image in one fold){official} or --protocol image (marked leaky), or a data "
+        "set that records subjects or sequences."
     )
 
 
@@ -185,13 +192,23 @@ def _purged(dataset: Dataset, seed: int, search: DuplicateSearch | None) -> Fold
                             f"images that copy a test image (exact, or near at threshold {search.threshold})")
 
 
+def _copy_groups(dataset: Dataset, search: DuplicateSearch | None) -> tuple[np.ndarray, str]:
+    """The ``dedup`` protocol's groups: chains of exact or near copies, and how they were found."""
+    from ferbench.leakage.duplicates import DuplicateSearch, copy_groups
+
+    search = search or DuplicateSearch()
+    return (copy_groups(dataset.images, search),
+            f"; groups: chains of exact or near copies (threshold {search.threshold})")
+
+
 def assign_folds(dataset: Dataset, protocol: str = "subject", k: int = 10, seed: int = 0,
                  search: DuplicateSearch | None = None) -> FoldPlan:
     """Assign every sample of ``dataset`` to the test part of exactly one of ``k`` folds.
 
     Under ``official`` the data set's own split is the one fold and ``k`` is ignored;
     ``official-purged`` drops from it the copies of test images that ``search`` (the
-    near-duplicate detector, default settings when None) finds outside the test split.
+    near-duplicate detector, default settings when None) finds outside the test split, and
+    ``dedup`` groups the folds by the chains of copies it finds.
     """
     check_protocol(protocol, k)
     if protocol == "official":
@@ -199,7 +216,14 @@ def assign_folds(dataset: Dataset, protocol: str = "subject", k: int = 10, seed:
     if protocol == "official-purged":
         return _purged(dataset, seed, search)
     labels = dataset.labels
-    grouped_by, groups = (None, None) if protocol == "image" else _groups(dataset)
+    found = ""
+    if protocol == "image":
+        grouped_by, groups = None, None
+    elif protocol == "dedup":
+        groups, found = _copy_groups(dataset, search)
+        grouped_by = "copy group"
+    else:
+        grouped_by, groups = _groups(dataset)
     if groups is not None:
         n_groups = len(np.unique(groups))
         if n_groups < k:
@@ -237,7 +261,7 @@ def assign_folds(dataset: Dataset, protocol: str = "subject", k: int = 10, seed:
         k=k,
         seed=seed,
         grouped_by=grouped_by,
-        splitter=repr(splitter),
+        splitter=repr(splitter) + found,
         test_fold=test_fold,
     )
 
@@ -258,7 +282,9 @@ def inner_split(dataset: Dataset, plan: FoldPlan, fold: int, fraction: float, se
     Under the official protocols, with a validation split (FER2013 PublicTest, FER+ Valid) that split is
     the validation part and the whole training split trains. Otherwise about ``fraction`` of
     the training part is held out, stratified by label, grouped by subject (by sequence where
-    there are no subjects) so that no person is on both sides, seeded by ``seed``.
+    there are no subjects) so that no person is on both sides, seeded by ``seed``. Under
+    ``dedup`` without either, the next fold's test part validates: whole copy groups, about
+    1/(k-1) of the training part whatever ``fraction`` asks.
     """
     train = plan.train_index(fold)
     held_out = plan.held_out_index()
@@ -273,6 +299,12 @@ def inner_split(dataset: Dataset, plan: FoldPlan, fold: int, fraction: float, se
         groups = groups[train]
     except UserError:
         grouped_by, groups = None, None
+    if groups is None and plan.protocol == "dedup":
+        other = (fold + 1) % plan.k
+        validation = plan.test_index(other)
+        return InnerSplit(np.setdiff1d(train, validation), validation,
+                          f"fold {other}'s test part ({100 * len(validation) / len(train):.0f}% of the "
+                          "training part, whole copy groups)")
     parts = round(1 / fraction)
     if groups is not None:
         parts = min(parts, len(np.unique(groups)))

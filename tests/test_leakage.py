@@ -154,6 +154,36 @@ def test_official_purged_drops_training_and_validation_copies_and_keeps_the_test
     assert "threshold 0.999" in strict.splitter
 
 
+def test_dedup_keeps_every_copy_in_its_sources_fold_and_the_audit_then_passes():
+    faces = _same_class_faces()
+    copies, kinds, sources = plant_copies(faces[:5], seed=4)
+    images = np.concatenate([faces, copies])[..., None]
+    labels = np.concatenate([np.arange(len(faces)) % 2, sources % 2])
+    data = ferbench.Dataset(name="nosubjects", classes=("happiness", "anger"), images=images, labels=labels,
+                            paths=[f"{i}.png" for i in range(len(images))])
+    with pytest.raises(ferbench.UserError, match="--protocol dedup"):
+        assign_folds(data, "subject", 5)
+    assert audit(data, assign_folds(data, "image", 5, 0)).check("near duplicates").status == "leak"
+    plan = assign_folds(data, "dedup", 5, 0)
+    source_fold = plan.test_fold[sources]
+    assert (plan.test_fold[len(faces):] == source_fold).all()  # each copy is tested with its original
+    assert plan.grouped_by == "copy group" and "chains of exact or near copies (threshold" in plan.splitter
+    report = audit(data, plan)
+    assert not report.leaky and report.check("near duplicates").status == "pass"
+    assert report.check("exact duplicates").status == "pass"
+    inner = inner_split(data, plan, 2, 0.1, seed=0)
+    assert sorted(inner.validation) == sorted(plan.test_index(3)) and "fold 3's test part" in inner.source
+    assert not set(inner.fit) & set(inner.validation) and not set(inner.fit) & set(plan.test_index(2))
+    assert set(inner.fit) | set(inner.validation) == set(plan.train_index(2))
+
+
+def test_dedup_on_a_data_set_with_subjects_still_reports_their_overlap(synthetic):
+    report = audit(synthetic, assign_folds(synthetic, "dedup", 5, 0))
+    assert report.leaky and not report.protocol_leaky
+    assert report.check("near duplicates").status == "pass"
+    assert report.check("subject overlap").status == "leak"
+
+
 def _fer2013(root, duplicate: bool):
     root.mkdir(parents=True, exist_ok=True)
     usages = ["Training"] * 20 + ["PublicTest"] * 4 + ["PrivateTest"] * 6
