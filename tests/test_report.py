@@ -460,6 +460,18 @@ def test_protocols_testing_the_same_images_are_paired_image_by_image(tmp_path):
     assert [line for line in section.splitlines() if line.startswith("| m3 |")][0].endswith("| – |")
 
 
+def test_three_protocols_are_shown_in_a_fixed_order_each_against_the_clean_one(tmp_path):
+    for protocol, accuracy in (("dedup", 0.85), ("subject", 0.7), ("image", 0.95)):
+        write_run(tmp_path / "run", {"m1": accuracy}, protocol=protocol)
+    (comparison,) = build_report([tmp_path / "run"], tmp_path / "out").comparisons
+    assert [a.board.plan.protocol for a in comparison.analyses] == ["image", "dedup", "subject"]
+    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    assert ("| model | epochs | image (5-fold, LEAKY) | dedup (5-fold, LEAKY) | subject (5-fold) "
+            "| image − subject (points) "
+            "| dedup − subject (points) | McNemar image vs subject: b/c, p (Holm) "
+            "| McNemar dedup vs subject: b/c, p (Holm) |") in md
+
+
 def test_a_single_protocol_has_no_comparison(tmp_path):
     write_run(tmp_path / "run", {"m1": 0.9, "m2": 0.7})
     outcome = build_report([tmp_path / "run"], tmp_path / "out")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ferbench.protocols import PROTOCOLS
 from ferbench.report.analysis import BoardAnalysis
 from ferbench.stats import holm, mcnemar_test
 from ferbench.report.tables import LEAKY, _md_table, escape_markdown, leakage_text, metric_label, percent
@@ -30,7 +31,7 @@ class ProtocolComparison:
     dataset: str
     fingerprint: str
     metric: str
-    analyses: list[BoardAnalysis]  # one per protocol, the reference last
+    analyses: list[BoardAnalysis]  # one per protocol, in PROTOCOLS order, the reference last
     reference: BoardAnalysis
 
     @property
@@ -122,7 +123,8 @@ def compare_protocols(analyses: list[BoardAnalysis]) -> list[ProtocolComparison]
         if not clean:
             continue
         reference = next((a for a in clean if a.board.plan.protocol == "subject"), clean[0])
-        ordered = [a for a in group if a is not reference] + [reference]
+        ordered = sorted((a for a in group if a is not reference),
+                         key=lambda a: list(PROTOCOLS).index(a.board.plan.protocol)) + [reference]
         comparison = ProtocolComparison(dataset, fingerprint, reference.primary, ordered, reference)
         if comparison.labels:
             out.append(comparison)
