@@ -462,10 +462,16 @@ def test_protocols_testing_the_same_images_are_paired_image_by_image(tmp_path):
 
 def test_three_protocols_are_shown_in_a_fixed_order_each_against_the_clean_one(tmp_path):
     for protocol, accuracy in (("dedup", 0.85), ("subject", 0.7), ("image", 0.95)):
-        write_run(tmp_path / "run", {"m1": accuracy}, protocol=protocol)
+        write_run(tmp_path / "run", {"m1": accuracy} | ({"m2": 0.5} if protocol != "dedup" else {}),
+                  protocol=protocol)
+    write_run(tmp_path / "run", {"m3": 0.9}, protocol="image")  # not under the reference: left out
     (comparison,) = build_report([tmp_path / "run"], tmp_path / "out").comparisons
     assert [a.board.plan.protocol for a in comparison.analyses] == ["image", "dedup", "subject"]
     md = (tmp_path / "out" / "leaderboard.md").read_text()
+    m2 = next(line for line in md.splitlines() if line.startswith("| m2 |")).split(" | ")
+    assert m2[3] == m2[6] == "–" and m2[8] == "– |"  # not run under dedup: no value, gap or test
+    assert re.fullmatch(r"[+-]\d+\.\d", m2[5]) and re.fullmatch(r"\d+/\d+, (&lt;)?[01]\.\d{3}", m2[7])
+    assert "| m3 |" not in md.split("\n## ")[1]
     assert ("| model | epochs | image (5-fold, LEAKY) | dedup (5-fold, LEAKY) | subject (5-fold) "
             "| image − subject (points) "
             "| dedup − subject (points) | McNemar image vs subject: b/c, p (Holm) "

@@ -18,7 +18,8 @@ from ferbench.report import convergence, protocols
 from ferbench.report.analysis import BoardAnalysis, Ranking
 from ferbench.report.protocols import ProtocolComparison
 from ferbench.report.tables import (
-    LEAKY, PAIR_COLUMNS, columns, emphasised, leakage_text, main_table, pair_table, provenance, ranking_text, title,
+    LEAKY, LEAKY_NOTE, PAIR_COLUMNS, columns, emphasised, leak_reason, main_table, pair_table, provenance,
+    ranking_text, title,
 )
 
 _CSP = ("default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
@@ -199,8 +200,8 @@ def page(analyses: list[BoardAnalysis], figures: Mapping[str, Mapping[str, Mappi
         badge = f' <span class="leaky">{LEAKY}</span>' if analysis.board.leaky else ""
         body.append(f'<section id="{escape(key)}"><h2>{escape(title(analysis))}{badge}</h2>')
         if analysis.board.leaky:
-            body.append(f'<div class="banner"><strong>{LEAKY}</strong>: {escape(leakage_text(analysis))}. '
-                        "These scores are not a subject-independent estimate.</div>")
+            body.append(f'<div class="banner"><strong>{LEAKY}</strong>: {escape(leak_reason(analysis))}. '
+                        f"{escape(LEAKY_NOTE)}</div>")
         body.append("<dl>" + "".join(f"<dt>{escape(name)}</dt><dd>{escape(value)}</dd>"
                                      for name, value in provenance(analysis)) + "</dl>")
         body.append(_leaderboard(analysis))

@@ -21,7 +21,7 @@ import pandas as pd
 from ferbench.protocols import PROTOCOLS
 from ferbench.report.analysis import BoardAnalysis
 from ferbench.stats import holm, mcnemar_test
-from ferbench.report.tables import LEAKY, _md_table, escape_markdown, leakage_text, metric_label, percent
+from ferbench.report.tables import LEAKY, _md_table, escape_markdown, leak_reason, metric_label, percent
 
 
 @dataclass
@@ -36,8 +36,10 @@ class ProtocolComparison:
 
     @property
     def labels(self) -> list[str]:
-        """Models present under every protocol, best under the reference first."""
-        common = set.intersection(*(set(a.summary.index) for a in self.analyses))
+        """Models present under the reference and at least one other protocol, best under the
+        reference first."""
+        others = set().union(*(set(a.summary.index) for a in self.analyses[:-1]))
+        common = set(self.reference.summary.index) & others
         means = self.reference.summary[f"{self.metric}_mean"]
         return sorted(common, key=lambda label: (-_number(means.get(label)), label))
 
@@ -51,6 +53,8 @@ class ProtocolComparison:
         for label in self.labels:
             reference = self.reference.summary.loc[label, f"{self.metric}_mean"]
             for analysis in self.analyses:
+                if label not in analysis.summary.index:
+                    continue
                 row = analysis.summary.loc[label]
                 mean = row[f"{self.metric}_mean"]
                 protocol = analysis.board.plan.protocol
@@ -145,24 +149,30 @@ def table(comparison: ProtocolComparison) -> tuple[list[str], list[list[str]]]:
     split), then each gap to the reference, and McNemar's paired test against it where run."""
     others = comparison.analyses[:-1]
     reference = comparison.reference.board.plan.protocol
-    frame = comparison.frame().set_index(["label", "protocol"])
-    tested = [a for a in others if frame.loc[(slice(None), a.board.plan.protocol), "mcnemar_p"].notna().any()]
+    flat = comparison.frame()
+    tested = [a for a in others if flat.loc[flat["protocol"] == a.board.plan.protocol, "mcnemar_p"].notna().any()]
+    frame = flat.set_index(["label", "protocol"])
     header = (["model", "epochs"] + [_heading(a) for a in comparison.analyses]
               + [f"{a.board.plan.protocol} − {reference} (points)" for a in others]
               + [f"McNemar {a.board.plan.protocol} vs {reference}: b/c, p (Holm)" for a in tested])
     rows = []
     for label in comparison.labels:
-        epochs = dict.fromkeys(str(a.board.entries[label].recipe["epochs"]) for a in comparison.analyses)
+        present = [a for a in comparison.analyses if label in a.board.entries]
+        epochs = dict.fromkeys(str(a.board.entries[label].recipe["epochs"]) for a in present)
         cells = [label, " / ".join(epochs)]
         for analysis in comparison.analyses:
+            if analysis not in present:
+                cells.append("–")
+                continue
             row = frame.loc[(label, analysis.board.plan.protocol)]
             done = "" if row["folds"] == row["k"] else f" ({row['folds']}/{row['k']} folds)"
             spread = "" if row["k"] == 1 else f" ± {percent(row['sd'])}"
             cells.append(f"{percent(row['mean'])}{spread}{done}")
-        cells += [f"{frame.loc[(label, a.board.plan.protocol), 'gap_points']:+.1f}" for a in others]
+        cells += [f"{frame.loc[(label, a.board.plan.protocol), 'gap_points']:+.1f}" if a in present else "–"
+                  for a in others]
         for analysis in tested:
-            row = frame.loc[(label, analysis.board.plan.protocol)]
-            cells.append("–" if pd.isna(row["mcnemar_p"]) else
+            row = frame.loc[(label, analysis.board.plan.protocol)] if analysis in present else None
+            cells.append("–" if row is None or pd.isna(row["mcnemar_p"]) else
                          f"{int(row['mcnemar_b'])}/{int(row['mcnemar_c'])}, {_p(row['mcnemar_p_holm'])}")
         rows.append(cells)
     return header, rows
@@ -170,7 +180,7 @@ def table(comparison: ProtocolComparison) -> tuple[list[str], list[list[str]]]:
 
 def explanation(comparison: ProtocolComparison) -> list[tuple[str, str]]:
     """(protocol, leakage verdict) for each protocol, the reference last."""
-    return [(_heading(a), leakage_text(a).removeprefix(f"{LEAKY}: ")) for a in comparison.analyses]
+    return [(_heading(a), leak_reason(a)) for a in comparison.analyses]
 
 
 def title(comparison: ProtocolComparison) -> str:

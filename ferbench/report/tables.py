@@ -96,6 +96,15 @@ def leakage_text(analysis: BoardAnalysis) -> str:
     return "audited, no leak found" + ("; " + "; ".join(board.leakage.summary()) if board.leakage.summary() else "")
 
 
+def leak_reason(analysis: BoardAnalysis) -> str:
+    """:func:`leakage_text` without its leading "LEAKY: ", for places that say LEAKY already."""
+    return leakage_text(analysis).removeprefix(f"{LEAKY}: ")
+
+
+#: What a LEAKY board's banner adds after the leak's description.
+LEAKY_NOTE = "These scores do not estimate the accuracy on faces the model has not seen."
+
+
 def title(analysis: BoardAnalysis) -> str:
     """Board title: data set, protocol, k, and LEAKY when it leaks."""
     plan = analysis.board.plan
@@ -257,8 +266,7 @@ def markdown(analyses: list[BoardAnalysis], across: Ranking | None = None,
     for analysis in analyses:
         out += [f"## {escape_markdown(title(analysis))}", ""]
         if analysis.board.leaky:
-            out += [f"> **{LEAKY}**: {escape_markdown(leakage_text(analysis))}. These scores are not "
-                    "a subject-independent estimate.", ""]
+            out += [f"> **{LEAKY}**: {escape_markdown(leak_reason(analysis))}. {LEAKY_NOTE}", ""]
         out += [f"- **{name}**: {escape_markdown(value)}" for name, value in provenance(analysis)]
         out.append("")
         keys = columns(analysis)
