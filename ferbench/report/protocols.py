@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
-import numpy as np
 import pandas as pd
 
 from ferbench.protocols import PROTOCOLS
-from ferbench.report.analysis import BoardAnalysis
+from ferbench.report.analysis import BoardAnalysis, correctness
 from ferbench.stats import holm, mcnemar_test
-from ferbench.report.tables import LEAKY, _md_table, escape_markdown, leak_reason, metric_label, percent
+from ferbench.report.tables import LEAKY, _md_table, escape_markdown, leak_reason, metric_label, percent, pvalue
 
 
 @dataclass
@@ -48,7 +48,7 @@ class ProtocolComparison:
         and McNemar's paired test against the reference (``mcnemar_b``: images right here and
         wrong under the reference, ``mcnemar_c`` the reverse, p raw and Holm over the models;
         empty where the predictions do not cover the same images)."""
-        paired = self.paired()
+        paired = self.paired
         rows = []
         for label in self.labels:
             reference = self.reference.summary.loc[label, f"{self.metric}_mean"]
@@ -69,6 +69,7 @@ class ProtocolComparison:
                 })
         return pd.DataFrame(rows)
 
+    @cached_property
     def paired(self) -> dict[tuple[str, str], dict[str, float]]:
         """McNemar's test of each model under each other protocol against the reference, keyed by
         (model, protocol), where both pooled predictions cover the same test images."""
@@ -93,15 +94,10 @@ PAIRED_COLUMNS = ("mcnemar_b", "mcnemar_c", "mcnemar_p", "mcnemar_p_holm")
 
 def _correct(analysis: BoardAnalysis, label: str) -> pd.Series | None:
     """Per-image correctness of a model's pooled predictions on a board, indexed by data set row
-    in order; None unless every fold has a result and every image is tested once."""
-    board = analysis.board
-    if label not in board.complete():
+    in order; None unless every fold has a result."""
+    if label not in analysis.board.complete():
         return None
-    predictions = board.entries[label].predictions.sort_values("index")
-    index = predictions["index"].to_numpy()
-    if len(index) == 0 or np.any(index[1:] == index[:-1]):
-        return None
-    return pd.Series((predictions["y_true"] == predictions["y_pred"]).to_numpy(), index=index)
+    return correctness(analysis.board, [label])[label]
 
 
 def _number(value: object) -> float:
@@ -140,10 +136,6 @@ def _heading(analysis: BoardAnalysis) -> str:
     return f"{plan.protocol} ({plan.design}{', ' + LEAKY if analysis.board.leaky else ''})"
 
 
-def _p(value: float) -> str:
-    return "<0.001" if value < 0.001 else f"{value:.3f}"
-
-
 def table(comparison: ProtocolComparison) -> tuple[list[str], list[list[str]]]:
     """Header and rows: model, epochs, mean ± sd under each protocol (the value alone on a single
     split), then each gap to the reference, and McNemar's paired test against it where run."""
@@ -173,7 +165,7 @@ def table(comparison: ProtocolComparison) -> tuple[list[str], list[list[str]]]:
         for analysis in tested:
             row = frame.loc[(label, analysis.board.plan.protocol)] if analysis in present else None
             cells.append("–" if row is None or pd.isna(row["mcnemar_p"]) else
-                         f"{int(row['mcnemar_b'])}/{int(row['mcnemar_c'])}, {_p(row['mcnemar_p_holm'])}")
+                         f"{int(row['mcnemar_b'])}/{int(row['mcnemar_c'])}, {pvalue(row['mcnemar_p_holm'], '.3f')}")
         rows.append(cells)
     return header, rows
 

@@ -34,11 +34,11 @@ def percent(value: float, digits: int = 1) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{100 * value:.{digits}f}"
 
 
-def pvalue(value: float) -> str:
-    """A p-value to three significant figures, "<0.001" below that; "–" for NaN."""
+def pvalue(value: float, spec: str = ".3g") -> str:
+    """A p-value in format ``spec`` (three significant figures), "<0.001" below that; "–" for NaN."""
     if value is None or not math.isfinite(value):
         return "–"
-    return "<0.001" if value < 0.001 else f"{value:.3g}"
+    return "<0.001" if value < 0.001 else f"{value:{spec}}"
 
 
 def recipe_text(recipe: dict[str, Any]) -> str:
