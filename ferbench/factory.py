@@ -75,10 +75,28 @@ def load_dataset(name: str, root: str | Path | None = None, options: dict[str, A
     return get_dataset(name, root, **options)
 
 
-def create_model(name: str, num_classes: int, in_chans: int, image_size: int) -> nn.Module:
-    """Build a fresh, untrained instance of the registered model ``name``."""
-    spec = get_registry().get("model", name)
-    return spec.build(num_classes=num_classes, in_chans=in_chans, image_size=image_size)
+def create_model(name: str | ModelSpec, num_classes: int, in_chans: int, image_size: int, *,
+                 pretrained: bool | None = None, **options: Any) -> nn.Module:
+    """Build a fresh instance of the registered model ``name`` (or of a spec in hand, as a job
+    holds): the one door to a model.
+
+    As timm's ``create_model``, options left unset (None) are dropped, not passed, so a plugin
+    whose ``build`` does not take them still works; ``pretrained=True`` asks for its pretrained
+    weights (read from local files only) and is refused for a model that has none.
+    """
+    spec = get_registry().get("model", name) if isinstance(name, str) else name
+    name = spec.name
+    options = {key: value for key, value in {"pretrained": pretrained, **options}.items() if value is not None}
+    parameters = inspect.signature(spec.build).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    unknown = sorted(key for key in options if key not in parameters and not takes_any)
+    if unknown == ["pretrained"]:
+        raise UserError(f"model {name!r} has no pretrained weights (its build() takes no `pretrained`); "
+                        "drop --pretrained or leave this model out.")
+    if unknown:
+        raise UserError(f"model {name!r} does not take option(s) {unknown}; its build() takes "
+                        f"{', '.join(parameters)}.")
+    return spec.build(num_classes=num_classes, in_chans=in_chans, image_size=image_size, **options)
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -126,7 +144,7 @@ def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
 def model_size(spec: ModelSpec, image_size: int = 48, in_chans: int = 1,
                num_classes: int = 7) -> tuple[int, int]:
     """(parameters, forward FLOPs for one image, or one frame of a clip) of a fresh ``spec`` model."""
-    model = spec.build(num_classes=num_classes, in_chans=in_chans, image_size=image_size)
+    model = create_model(spec, num_classes=num_classes, in_chans=in_chans, image_size=image_size)
     frame = (1, in_chans, image_size, image_size)
     shape = frame if spec.input == "image" else (1, *frame)
     return count_parameters(model), count_flops(model, shape)

@@ -109,13 +109,13 @@ def ferbench_executors() -> list[ExecutorSpec]:
     Each :class:`~ferbench.specs.ExecutorSpec` needs a ``name`` and a ``create(**options)``
     callable (options come from ``ferbench run --executor NAME --executor-option KEY=VALUE``)
     returning an object with ``run(tasks, reporter) -> list[Outcome]``. ``tasks`` are
-    :class:`ferbench.execution.Task` objects: plain picklable data. Run each, in any process
+    :class:`ferbench.run.task.Task` objects: plain picklable data. Run each, in any process
     or on any machine that sees the run directory, by calling
-    ``ferbench.execution.execute(task)``: it trains, scores and commits the job's result
-    atomically and returns its :class:`~ferbench.execution.Outcome`. Call
+    ``ferbench.run.task.execute(task)``: it trains, scores and commits the job's result
+    atomically and returns its :class:`~ferbench.run.task.Outcome`. Call
     ``reporter.job_finished(outcome)`` as each ends. When a process dies before ``execute``
     returns (killed, out of host memory, a lost node), commit its job as failed with
-    ``ferbench.execution.record_lost(store, task.job, why)`` so that the run directory says
+    ``ferbench.run.task.record_lost(store, task.job, why)`` so that the run directory says
     what happened and a re-run retries it. ferbench's own ``local`` and ``slurm`` executors
     are registered exactly this way.
     """

@@ -25,6 +25,10 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SELECTIONS = ("last", "best")
 
 
+#: ``torch.compile`` modes a job can train under ("none": eager).
+COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
+
+
 @dataclass(frozen=True)
 class Augment:
     """Batched training-time augmentation (applied to whole batches as tensor operations).
@@ -267,11 +271,16 @@ class MetricSpec:
 @dataclass(frozen=True)
 class ExecutorSpec:
     """Where jobs run: ``create(**options)`` returns an object with
-    ``run(tasks, reporter) -> list[Outcome]`` (see :mod:`ferbench.execution`)."""
+    ``run(tasks, reporter) -> list[Outcome]`` (see :mod:`ferbench.run.task`).
+
+    ``local`` is True when the jobs run on the coordinator's machine, so its device and
+    precision can be checked before any data is loaded.
+    """
 
     name: str
     create: Callable[..., Any]
     description: str = ""
+    local: bool = False
 
     def __post_init__(self) -> None:
         check_name(self.name, "ExecutorSpec")

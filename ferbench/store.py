@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import io
 import json
 import os
@@ -32,9 +33,10 @@ import numpy as np
 import pandas as pd
 
 from ferbench.errors import UserError
-from ferbench.jobs import SCHEMA_VERSION, Job, JobResult, plan_digest
+from ferbench.job import Job, plan_digest
 from ferbench.leakage.report import LeakageReport
 from ferbench.protocols import FoldPlan
+from ferbench.record import JobRecord, JobResult, Predictions, job_folder
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -57,10 +59,6 @@ def atomic_write(path: Path, data: bytes) -> None:
         os.close(directory)
 
 
-def _safe(name: str) -> str:
-    return name.replace("/", "--")
-
-
 class RunStore:
     """Reads and writes one run directory."""
 
@@ -71,48 +69,48 @@ class RunStore:
 
     def job_path(self, job: Job, suffix: str) -> Path:
         """Where ``job``'s ``.json`` or ``.npz`` lives."""
-        plan = f"{job.protocol}-k{job.k}-s{job.run_seed}"
-        return (self.root / "jobs" / _safe(job.model) / _safe(job.dataset) / plan
-                / _safe(job.recipe_name) / f"fold-{job.fold}{suffix}")
+        return self.root / job_folder(job.config()) / f"fold-{job.fold}{suffix}"
 
-    def read_job(self, job: Job) -> dict[str, Any] | None:
-        """The stored JSON record of ``job``, or None if absent or unreadable."""
+    def read_job(self, job: Job) -> JobRecord | None:
+        """The stored record of ``job``, or None if absent or unreadable (then it is redone)."""
         path = self.job_path(job, ".json")
+        if not path.exists():
+            return None
         try:
-            return json.loads(path.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
+            return JobRecord.read(path)
+        except UserError:
             return None
 
     def is_done(self, job: Job) -> bool:
-        """True when a successful result with the same config hash is committed."""
+        """True when a successful result with the same config hash is committed and the
+        predictions it names are there, at the size it recorded."""
         record = self.read_job(job)
-        return bool(record) and record["status"] == "ok" and record["config_hash"] == job.config_hash
+        if record is None or not record.ok or record.config_hash != job.config_hash:
+            return False
+        return predictions_problem(record) is None
 
-    def differs(self, job: Job) -> dict[str, Any] | None:
+    def differs(self, job: Job) -> JobRecord | None:
         """The committed successful record at ``job``'s place if its configuration differs."""
         record = self.read_job(job)
-        if record and record["status"] == "ok" and record["config_hash"] != job.config_hash:
+        if record is not None and record.ok and record.config_hash != job.config_hash:
             return record
         return None
 
     def commit(self, result: JobResult) -> None:
-        """Store a job's predictions, then its JSON record (the commit mark)."""
-        job = result.job
-        if result.status == "ok":
+        """Store a job's predictions, then its record (the commit mark), which names the
+        predictions file with its size and SHA-256."""
+        record = result.record
+        json_path = self.root / job_folder(record) / f"fold-{record.fold}.json"
+        if record.ok:
             buffer = io.BytesIO()
             np.savez(buffer, index=result.test_index, y_true=result.y_true, proba=result.proba,
-                     config_hash=np.array(job.config_hash))
-            atomic_write(self.job_path(job, ".npz"), buffer.getvalue())
-        record = {
-            "schema_version": SCHEMA_VERSION,
-            "config": job.config(),
-            "config_hash": job.config_hash,
-            "status": result.status,
-            "metrics": result.metrics,
-            "error": result.error,
-            **result.info,
-        }
-        atomic_write(self.job_path(job, ".json"), json.dumps(record, indent=1).encode())
+                     config_hash=np.array(record.config_hash))
+            data = buffer.getvalue()
+            npz = json_path.with_suffix(".npz")
+            atomic_write(npz, data)
+            record.predictions = Predictions(npz.name, record.config_hash, len(data),
+                                             hashlib.sha256(data).hexdigest())
+        atomic_write(json_path, record.to_json().encode())
 
     def save_plan(self, plan: FoldPlan, force: bool = False) -> None:
         """Save a fold plan; an existing plan of the same key must be identical unless ``force``."""
@@ -211,43 +209,71 @@ def _plan_digests(run_dir: Path) -> dict[str, str]:
     return {key: plan_digest(plan) for key, plan in load_plans(run_dir).items()}
 
 
-def load_records(run_dir: str | Path) -> list[dict[str, Any]]:
-    """Every job record as stored, plus ``_path`` (its file) and ``_stale`` (its fold plan was
-    since replaced, by ``--force``)."""
+def load_records(run_dir: str | Path) -> list[JobRecord]:
+    """Every job record in ``run_dir``, migrated to the current schema, with ``path`` and
+    ``stale`` (its fold plan was since replaced, by ``--force``) set."""
     run_dir = Path(run_dir)
     if not (run_dir / "jobs").is_dir():
         raise UserError(f"{run_dir} is not a ferbench run directory (no jobs/ folder inside).")
     digests = _plan_digests(run_dir)
     records = []
     for path in sorted((run_dir / "jobs").rglob("fold-*.json")):
-        try:
-            record = json.loads(path.read_text())
-        except json.JSONDecodeError as error:
-            raise UserError(f"{path} is not valid JSON ({error}); delete it and re-run to redo that job.") from None
-        if record.get("schema_version") != SCHEMA_VERSION or "config" not in record:
-            raise UserError(
-                f"{path} has result schema {record.get('schema_version')!r}; this ferbench reads "
-                f"schema {SCHEMA_VERSION}. Use the ferbench version that wrote it, or re-run with --force."
-            )
-        config = record["config"]
-        key = f"{config['dataset']}-{config['protocol']}-k{config['k']}-s{config['run_seed']}"
-        record["_stale"] = digests.get(key) != config["plan_digest"]
-        record["_path"] = path
+        record = JobRecord.read(path)
+        record.stale = digests.get(record.plan_key) != record.plan_digest
         records.append(record)
     return records
 
 
-def _identity(record: dict[str, Any]) -> dict[str, Any]:
-    config = record["config"]
+def predictions_problem(record: JobRecord) -> str | None:
+    """Why ``record``'s predictions file cannot be used (missing, another size), or None."""
+    if record.predictions is None or record.path is None:
+        return "the record names no predictions file"
+    npz = record.path.parent / record.predictions.file
+    try:
+        size = npz.stat().st_size
+    except OSError:
+        return f"{npz} is missing"
+    if record.predictions.bytes is not None and size != record.predictions.bytes:
+        return f"{npz} has {size} bytes, the record says {record.predictions.bytes}"
+    return None
+
+
+def read_predictions(record: JobRecord) -> tuple[pd.DataFrame, np.ndarray]:
+    """A successful job's test predictions, verified against its record: a frame with
+    ``index`` (data set row), ``y_true``, ``y_pred`` and ``fold``, and the probabilities
+    (rows, classes). A :class:`UserError` names the file and the fix when they do not verify."""
+    redo = "delete {json} and re-run the same `ferbench run` command to redo that job."
+    problem = predictions_problem(record)
+    if problem is not None:
+        raise UserError(f"{problem}; " + redo.format(json=record.path))
+    npz = record.path.parent / record.predictions.file
+    try:
+        data = npz.read_bytes()
+        if record.predictions.sha256 is not None and hashlib.sha256(data).hexdigest() != record.predictions.sha256:
+            raise UserError(f"{npz} does not have the content its record {record.path.name} names "
+                            "(changed or corrupted); " + redo.format(json=record.path))
+        with np.load(io.BytesIO(data)) as arrays:
+            if str(arrays["config_hash"]) != record.predictions.tag:
+                raise UserError(f"{npz} belongs to another run of that job than its JSON; "
+                                + redo.format(json=record.path))
+            proba = arrays["proba"]
+            frame = pd.DataFrame({"index": arrays["index"], "y_true": arrays["y_true"],
+                                  "y_pred": proba.argmax(1)})
+    except (OSError, ValueError, KeyError) as error:
+        raise UserError(f"{npz} is unreadable ({error}); " + redo.format(json=record.path)) from None
+    return frame.assign(fold=record.fold), proba
+
+
+def _identity(record: JobRecord) -> dict[str, Any]:
     return {
-        "model": config["model"],
-        "dataset": config["dataset"],
-        "protocol": config["protocol"],
-        "k": config["k"],
-        "seed": config["run_seed"],
-        "fold": config["fold"],
-        "recipe": config["recipe_name"],
-        "leaky": record.get("leaky", record.get("leaky_protocol", False)),
+        "model": record.model,
+        "dataset": record.dataset,
+        "protocol": record.protocol,
+        "k": record.k,
+        "seed": record.run_seed,
+        "fold": record.fold,
+        "recipe": record.recipe_name,
+        "leaky": record.leaky,
     }
 
 
@@ -263,9 +289,9 @@ def load_jobs(run_dir: str | Path) -> pd.DataFrame:
     for record in load_records(run_dir):
         rows.append({
             **_identity(record),
-            "status": "stale" if record["_stale"] else record["status"],
-            **record["metrics"],
-            **{key: record.get(key) for key in (
+            "status": "stale" if record.stale else record.status,
+            **record.metrics,
+            **{key: getattr(record, key) for key in (
                 "n_train", "n_test", "fit_seconds", "device", "threads", "precision", "error", "config_hash")},
         })
     return pd.DataFrame(rows)
@@ -275,8 +301,8 @@ def load_results(run_dir: str | Path) -> pd.DataFrame:
     """Tidy metrics of the successful jobs: one row per (model, dataset, protocol, fold, metric)."""
     rows = [
         {**_identity(record), "metric": metric, "value": value}
-        for record in load_records(run_dir) if record["status"] == "ok" and not record["_stale"]
-        for metric, value in record["metrics"].items()
+        for record in load_records(run_dir) if record.ok and not record.stale
+        for metric, value in record.metrics.items()
     ]
     frame = pd.DataFrame(rows, columns=IDENTITY + ["metric", "value"])
     return frame.sort_values(IDENTITY + ["metric"]).reset_index(drop=True)
@@ -286,17 +312,10 @@ def load_predictions(run_dir: str | Path) -> pd.DataFrame:
     """Every stored test prediction: one row per (model, dataset, protocol, fold, sample)."""
     frames = []
     for record in load_records(run_dir):
-        if record["status"] != "ok" or record["_stale"]:
+        if not record.ok or record.stale:
             continue
-        npz = record["_path"].with_suffix(".npz")
-        with np.load(npz) as arrays:
-            if str(arrays["config_hash"]) != record["config_hash"]:
-                raise UserError(f"{npz} belongs to another run of that job than its JSON; "
-                                "re-run the same command to redo it.")
-            proba = arrays["proba"]
-            frame = pd.DataFrame({
-                "index": arrays["index"], "y_true": arrays["y_true"], "y_pred": proba.argmax(1),
-            })
+        frame, proba = read_predictions(record)
+        frame = frame.drop(columns="fold")
         frame["proba"] = list(proba)
         frames.append(frame.assign(**_identity(record))[IDENTITY + list(frame.columns)])
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=IDENTITY)

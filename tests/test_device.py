@@ -79,14 +79,14 @@ def test_precision_bf16_trains_evaluates_and_is_recorded(cli, tmp_path):
         assert record["channels_last"] is True  # smallcnn asks for it on the CPU
 
 
-def test_auto_is_recorded_as_what_it_resolved_to_and_fp32_keeps_earlier_hashes(cli, tmp_path):
+def test_auto_is_recorded_as_what_it_resolved_to(cli, tmp_path):
     assert cli("run", *SMALL, "--out", tmp_path / "auto")[0] == 0
     record = json.loads(next((tmp_path / "auto").rglob("fold-0.json")).read_text())
     assert record["precision_requested"] == "auto"
     assert record["precision"] == resolve_precision("auto", CPU)
     assert cli("run", *SMALL, "--precision", "fp32", "--out", tmp_path / "fp32")[0] == 0
     record = json.loads(next((tmp_path / "fp32").rglob("fold-0.json")).read_text())
-    assert record["precision"] == "fp32" and "precision" not in record["config"]["recipe"]
+    assert record["precision"] == "fp32" and record["config"]["recipe"]["precision"] == "fp32"
 
 
 def test_fp16_on_the_cpu_is_refused_before_any_data_is_loaded(cli, tmp_path):

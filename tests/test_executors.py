@@ -14,7 +14,8 @@ import pytest
 from conftest import install_plugin
 
 import ferbench
-from ferbench.jobs import Job
+from ferbench.job import Job
+from ferbench.record import migrate
 from ferbench.specs import Recipe
 from ferbench.store import RunStore
 
@@ -151,8 +152,10 @@ def test_compile_mode_trains_through_torch_compile_and_is_part_of_the_config(cli
     assert status == 0 and modes == ["reduce-overhead", "reduce-overhead"]
     records = [json.loads(p.read_text()) for p in (tmp_path / "run" / "jobs").rglob("fold-*.json")]
     assert {r["config"]["compile_mode"] for r in records} == {"reduce-overhead"}
-    plain = Job(model="m", recipe_name="default", recipe=Recipe(), dataset="d", fingerprint="f",
-                protocol="subject", k=2, fold=0, run_seed=0, plan_digest="p")
-    assert "compile_mode" not in plain.config()  # results from before this option keep their hashes
+    plain = Job(model="m", recipe_name="default", recipe=Recipe(precision="fp32"), dataset="d",
+                fingerprint="f", protocol="subject", k=2, fold=0, run_seed=0, plan_digest="p")
+    schema1 = {k: v for k, v in plain.config().items() if k not in ("compile_mode", "pretrained")}
+    migrated = migrate({"schema_version": 1, "config": schema1, "config_hash": "old", "status": "failed"})
+    assert migrated["config_hash"] == plain.config_hash  # results from before this option are the same job
     with pytest.raises(SystemExit):
         cli("run", "--models", "smallcnn", "--compile", "fast", "--out", tmp_path / "bad")

@@ -262,7 +262,7 @@ def test_a_resumed_run_reuses_its_leakage_report(tmp_path, monkeypatch):
     def no_second_audit(*args, **kwargs):
         raise AssertionError("the stored report of the same plan and search should be reused")
 
-    monkeypatch.setattr("ferbench.benchmark.audit", no_second_audit)
+    monkeypatch.setattr("ferbench.run.plan.audit", no_second_audit)
     assert ferbench.run_benchmark(**common).ran == 0
     with pytest.raises(AssertionError, match="reused"):  # another threshold is another audit
         ferbench.run_benchmark(**common, search=DuplicateSearch(threshold=0.97))

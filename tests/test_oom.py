@@ -11,7 +11,8 @@ from ferbench import assign_folds
 from ferbench.engine.device import seed_everything
 from ferbench.engine.predict import predict_proba
 from ferbench.engine.train import fit
-from ferbench.jobs import Job, plan_digest, run_job
+from ferbench.engine.job import JobContext, run_job
+from ferbench.job import Job, plan_digest
 from ferbench.registry import get_registry
 from ferbench.specs import Augment, ModelSpec, Recipe
 from ferbench.store import RunStore
@@ -58,7 +59,7 @@ def setup(batch_size: int) -> tuple:
 
 
 def run(job, data, plan, spec):
-    return run_job(job, data, plan, spec, get_registry().select("metric", "all"), CPU)
+    return run_job(job, data, plan, JobContext(spec, get_registry().select("metric", "all"), CPU))
 
 
 def direct_proba(job, data, plan, recipe, accumulation):
@@ -78,7 +79,7 @@ def test_out_of_memory_retries_once_at_half_batch_from_the_same_start(tmp_path, 
     result = run(job, data, plan, spec)
     assert result.status == "ok", result.error
     assert len(builds) == 2
-    assert result.info["oom_retry"] == {"error": OOM, "batch_size": half, "accumulation": accumulation,
+    assert result.record.oom_retry == {"error": OOM, "batch_size": half, "accumulation": accumulation,
                                         "effective_batch_size": half * accumulation}
     assert result.job.recipe.batch_size == batch_size and result.job.config_hash == job.config_hash
     retried = direct_proba(job, data, plan, job.recipe.with_overrides(batch_size=half), accumulation)
@@ -97,21 +98,21 @@ def test_a_second_out_of_memory_fails_the_job():
     result = run(job, data, plan, spec)
     assert result.status == "failed" and len(builds) == 2
     assert result.error.startswith(f"OutOfMemoryError: {OOM}")
-    assert result.info["oom_retry"]["batch_size"] == 4
+    assert result.record.oom_retry["batch_size"] == 4
 
 
 def test_out_of_memory_at_batch_size_one_is_not_retried():
     data, plan, job = setup(1)
     spec, builds = counting_spec(limit=0)
     result = run(job, data, plan, spec)
-    assert result.status == "failed" and len(builds) == 1 and "oom_retry" not in result.info
+    assert result.status == "failed" and len(builds) == 1 and result.record.oom_retry is None
 
 
 def test_without_out_of_memory_nothing_changes():
     data, plan, job = setup(8)
     spec, builds = counting_spec(limit=None)
     result = run(job, data, plan, spec)
-    assert result.status == "ok" and len(builds) == 1 and "oom_retry" not in result.info
+    assert result.status == "ok" and len(builds) == 1 and result.record.oom_retry is None
     np.testing.assert_array_equal(result.proba, direct_proba(job, data, plan, job.recipe, 1))
 
 

@@ -20,11 +20,13 @@ from conftest import make_dataset
 import ferbench
 from ferbench import stats
 from ferbench.errors import UserError
-from ferbench.jobs import Job, JobResult, plan_digest, score
+from ferbench.job import Job, plan_digest
 from ferbench.leakage import audit
 from ferbench.protocols import assign_folds
+from ferbench.record import JobRecord, JobResult
 from ferbench.registry import get_registry
 from ferbench.report import build_report, collect
+from ferbench.scoring import metric_info, score
 from ferbench.report.tables import escape_latex, escape_markdown
 from ferbench.specs import Recipe
 from ferbench.store import RunStore
@@ -56,6 +58,7 @@ def write_run(root, accuracy: dict[str, float], *, protocol="subject", k=5, seed
                       fingerprint=dataset.fingerprint, protocol=protocol, k=plan.k, fold=fold, run_seed=seed,
                       plan_digest=plan_digest(plan))
             info = {"device": "cpu", "threads": 2, "precision": "fp32", "leaky": report.leaky,
+                    "metric_info": {m.name: metric_info(m) for m in metrics},
                     "selection": "fixed budget: last epoch", "classes": list(dataset.classes),
                     "versions": {"ferbench": "0.1.0", "ferbench_commit": "abc123", "torch": "2.x"},
                     "curves": {"train_loss": list(np.linspace(1.0, 0.5, epochs))}}
@@ -64,7 +67,8 @@ def write_run(root, accuracy: dict[str, float], *, protocol="subject", k=5, seed
             if card is not None:
                 info["card"] = card
             if (model, fold) in fail:
-                store.commit(JobResult(job, "failed", info=info, error="RuntimeError: boom\n\ntraceback"))
+                store.commit(JobResult(job, JobRecord(job.config(), job.config_hash, "failed",
+                                                      error="RuntimeError: boom\n\ntraceback", **info)))
                 continue
             index = plan.test_index(fold)
             y = dataset.labels[index]
@@ -73,7 +77,9 @@ def write_run(root, accuracy: dict[str, float], *, protocol="subject", k=5, seed
             proba = np.full((len(index), 3), 0.1)
             proba[np.arange(len(index)), predicted] = 0.8
             info |= {"n_train": int(len(plan.train_index(fold))), "n_test": int(len(index))}
-            store.commit(JobResult(job, "ok", score(metrics, y, proba, {}), index, y, proba, info))
+            scores, _ = score({m.name: m.fn for m in metrics}, y, proba)
+            store.commit(JobResult(job, JobRecord(job.config(), job.config_hash, "ok", scores, **info),
+                                   index, y, proba))
     return plan
 
 

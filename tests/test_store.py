@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-import ferbench.jobs
+import ferbench.engine.job
 from ferbench import UserError, assign_folds, load_jobs, load_predictions, load_results
 from ferbench.engine.device import resolve_precision
-from ferbench.jobs import Job, plan_digest, run_job
+from ferbench.engine.job import JobContext, run_job
+from ferbench.job import Job, plan_digest
 from ferbench.registry import get_registry
 from ferbench.specs import MetricSpec, ModelSpec, PublishedResult, Recipe
 from ferbench.store import RunStore, atomic_write
@@ -31,7 +32,7 @@ def finished(tmp_path):
     store.save_plan(plan)
     spec = ModelSpec("tiny", build=tiny_model)
     metrics = get_registry().select("metric", "accuracy,macro_f1")
-    results = [run_job(make_job(data, plan, f), data, plan, spec, metrics, torch.device("cpu"))
+    results = [run_job(make_job(data, plan, f), data, plan, JobContext(spec, metrics, torch.device("cpu")))
                for f in range(3)]
     for result in results:
         store.commit(result)
@@ -72,11 +73,11 @@ def test_failed_job_is_recorded_and_not_done(tmp_path):
         raise RuntimeError("cannot build")
 
     job = make_job(data, plan, 0)
-    result = run_job(job, data, plan, ModelSpec("tiny", build=broken), [], torch.device("cpu"))
+    result = run_job(job, data, plan, JobContext(ModelSpec("tiny", build=broken), [], torch.device("cpu")))
     store = RunStore(tmp_path)
     store.commit(result)
     record = store.read_job(job)
-    assert record["status"] == "failed" and "RuntimeError: cannot build" in record["error"]
+    assert record.status == "failed" and "RuntimeError: cannot build" in record.error
     assert not store.is_done(job)
     assert load_results(tmp_path).empty
 
@@ -84,18 +85,18 @@ def test_failed_job_is_recorded_and_not_done(tmp_path):
 def test_record_has_config_versions_and_curves(finished):
     _, _, store, results = finished
     record = store.read_job(results[0].job)
-    assert record["config_hash"] == results[0].job.config_hash
-    assert record["config"]["recipe"]["epochs"] == 1
-    assert {"torch", "numpy", "python"} <= set(record["versions"])
-    assert len(record["curves"]["train_loss"]) == 1
-    assert record["device"] == "cpu" and record["precision_requested"] == "auto"
-    assert record["precision"] == resolve_precision("auto", torch.device("cpu"))
-    assert record["selection"].startswith("fixed budget")
+    assert record.config_hash == results[0].job.config_hash
+    assert record.config["recipe"]["epochs"] == 1
+    assert {"torch", "numpy", "python"} <= set(record.versions)
+    assert len(record.curves["train_loss"]) == 1
+    assert record.device == "cpu" and record.precision_requested == "auto"
+    assert record.precision == resolve_precision("auto", torch.device("cpu"))
+    assert record.selection.startswith("fixed budget")
 
 
 def test_record_has_a_computed_model_card_even_for_a_spec_without_one(finished):
     _, _, store, results = finished
-    card = store.read_job(results[0].job)["card"]
+    card = store.read_job(results[0].job).card
     assert card["parameters"] == sum(p.numel() for p in tiny_model().parameters())
     assert card["flops"] > 0 and card["input_size"] == 12 and card["channels"] == 1
     assert card["pretraining"] == "none" and card["licence"] == ""  # the spec gave no card
@@ -105,9 +106,9 @@ def test_the_data_sets_sanity_band_is_recorded_with_the_result():
     data = make_dataset()
     plan = assign_folds(data, "subject", 3, 0)
     band = PublishedResult(accuracy=0.9, protocol="subject 10-fold", source="A 2024")
-    result = run_job(make_job(data, plan, 0), data, plan, ModelSpec("tiny", build=tiny_model), [],
-                     torch.device("cpu"), published=band)
-    assert result.info["sanity_band"] == {"accuracy": 0.9, "protocol": "subject 10-fold", "source": "A 2024"}
+    result = run_job(make_job(data, plan, 0), data, plan, JobContext(ModelSpec("tiny", build=tiny_model), [],
+                     torch.device("cpu"), published=band))
+    assert result.record.sanity_band == {"accuracy": 0.9, "protocol": "subject 10-fold", "source": "A 2024"}
 
 
 def test_a_different_plan_under_the_same_key_is_refused(finished):
@@ -132,26 +133,26 @@ def test_a_metric_that_raises_scores_nan_and_keeps_the_predictions(tmp_path):
         raise ValueError("undefined here")
 
     metrics = [MetricSpec("broken", broken)] + get_registry().select("metric", "accuracy")
-    result = run_job(make_job(data, plan, 0), data, plan, ModelSpec("tiny", build=tiny_model),
-                     metrics, torch.device("cpu"))
-    assert result.status == "ok" and np.isnan(result.metrics["broken"])
-    assert 0 <= result.metrics["accuracy"] <= 1
-    assert result.info["metric_errors"] == {"broken": "ValueError: undefined here"}
+    result = run_job(make_job(data, plan, 0), data, plan, JobContext(ModelSpec("tiny", build=tiny_model),
+                     metrics, torch.device("cpu")))
+    assert result.status == "ok" and np.isnan(result.record.metrics["broken"])
+    assert 0 <= result.record.metrics["accuracy"] <= 1
+    assert result.record.metric_errors == {"broken": "ValueError: undefined here"}
 
 
 def test_fit_receives_only_the_training_part(monkeypatch):
     data = make_dataset(n_subjects=6)
     plan = assign_folds(data, "subject", 3, 0)
     seen = {}
-    real_fit = ferbench.jobs.fit
+    real_fit = ferbench.engine.job.fit
 
     def spy(model, images, labels, recipe, **kwargs):
         seen["images"], seen["labels"] = images, labels
         return real_fit(model, images, labels, recipe, **kwargs)
 
-    monkeypatch.setattr(ferbench.jobs, "fit", spy)
-    result = run_job(make_job(data, plan, 1), data, plan, ModelSpec("tiny", build=tiny_model), [],
-                     torch.device("cpu"))
+    monkeypatch.setattr(ferbench.engine.job, "fit", spy)
+    result = run_job(make_job(data, plan, 1), data, plan, JobContext(ModelSpec("tiny", build=tiny_model), [],
+                     torch.device("cpu")))
     train = plan.train_index(1)
     np.testing.assert_array_equal(seen["images"], data.images[train])
     np.testing.assert_array_equal(seen["labels"], data.labels[train])

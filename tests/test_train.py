@@ -106,7 +106,8 @@ def test_clip_training_and_prediction_share_one_answer_per_clip():
 def test_augmentation_sees_only_training_images(monkeypatch):
     import ferbench.engine.train as train_module
     from ferbench import assign_folds
-    from ferbench.jobs import Job, plan_digest, run_job
+    from ferbench.engine.job import JobContext, run_job
+    from ferbench.job import Job, plan_digest
     from ferbench.registry import get_registry
     from ferbench.specs import ModelSpec
 
@@ -125,8 +126,8 @@ def test_augmentation_sees_only_training_images(monkeypatch):
     job = Job(model="tiny", recipe_name="default", recipe=recipe, dataset=data.name,
               fingerprint=data.fingerprint, protocol=plan.protocol, k=plan.k, fold=0,
               run_seed=0, plan_digest=plan_digest(plan))
-    result = run_job(job, data, plan, ModelSpec("tiny", build=tiny_model),
-                     get_registry().select("metric", "all"), CPU)
+    result = run_job(job, data, plan, JobContext(ModelSpec("tiny", build=tiny_model),
+                     get_registry().select("metric", "all"), CPU))
     assert result.status == "ok", result.error
     train_rows = set(plan.train_index(0).tolist())
     assert set(seen) == train_rows and len(seen) == 2 * len(train_rows)
@@ -157,9 +158,10 @@ def test_best_selection_returns_the_best_validation_epoch_and_patience_stops():
 def test_early_stopping_job_never_hands_the_test_part_to_training(monkeypatch):
     """The must-show: instrument what the trainer receives, on the synthetic set."""
     import ferbench
-    import ferbench.jobs as jobs_module
+    import ferbench.engine.job as jobs_module
     from ferbench import assign_folds
-    from ferbench.jobs import Job, plan_digest, run_job
+    from ferbench.engine.job import JobContext, run_job
+    from ferbench.job import Job, plan_digest
     from ferbench.registry import get_registry
 
     data = ferbench.get_dataset("synthetic")
@@ -182,14 +184,14 @@ def test_early_stopping_job_never_hands_the_test_part_to_training(monkeypatch):
     job = Job(model="smallcnn", recipe_name="default", recipe=recipe, dataset=data.name,
               fingerprint=data.fingerprint, protocol=plan.protocol, k=plan.k, fold=2, run_seed=0,
               plan_digest=plan_digest(plan))
-    result = run_job(job, data, plan, spec, get_registry().select("metric", "all"), CPU)
+    result = run_job(job, data, plan, JobContext(spec, get_registry().select("metric", "all"), CPU))
     assert result.status == "ok", result.error
     test = set(plan.test_index(2).tolist())
     assert received["train"] and received["validation"]
     assert not (received["train"] | received["validation"]) & test
     assert received["train"] | received["validation"] == set(plan.train_index(2).tolist())
     assert set(data.subjects[list(received["train"])]).isdisjoint(data.subjects[list(received["validation"])])
-    assert result.info["selection"].startswith("best validation accuracy, early stopping after 1")
-    assert 1 <= result.info["validation"]["selected_epoch"] <= result.info["validation"]["epochs_run"] <= 3
-    assert result.info["validation"]["n_validation"] == len(received["validation"])
-    assert {"train_loss", "val_loss", "val_accuracy"} <= set(result.info["curves"])
+    assert result.record.selection.startswith("best validation accuracy, early stopping after 1")
+    assert 1 <= result.record.validation["selected_epoch"] <= result.record.validation["epochs_run"] <= 3
+    assert result.record.validation["n_validation"] == len(received["validation"])
+    assert {"train_loss", "val_loss", "val_accuracy"} <= set(result.record.curves)

@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ferbench.benchmark import OVERRIDABLE, Reporter, run_benchmark
 from ferbench.cli import config
 from ferbench.cli.options import add_data_arguments, add_search_arguments, data_arguments, search_argument
 from ferbench.errors import UserError
-from ferbench.engine.train import COMPILE_MODES
-from ferbench.execution import Outcome
-from ferbench.jobs import Job
+from ferbench.job import Job
 from ferbench.protocols import PROTOCOLS
 from ferbench.registry import get_registry
-from ferbench.specs import OPTIMIZERS, PRECISIONS, SCHEDULES, SELECTIONS
+from ferbench.run.config import OVERRIDABLE, RunConfig
+from ferbench.specs import COMPILE_MODES, OPTIMIZERS, PRECISIONS, SCHEDULES, SELECTIONS
 
 SUMMARY_METRICS = ("accuracy", "macro_f1", "roc_auc_ovr")
 
@@ -98,8 +97,9 @@ def add_parser(commands) -> None:
     parser.set_defaults(handler=command)
 
 
-class RichReporter(Reporter):
-    """Two progress bars: jobs, and epochs of the current job."""
+class RichReporter:
+    """Two progress bars: jobs, and epochs of the current job (a
+    :class:`ferbench.run.coordinator.Reporter`)."""
 
     def __init__(self, progress: Progress):
         self.progress = progress
@@ -120,7 +120,7 @@ class RichReporter(Reporter):
     def epoch(self, epoch: int, epochs: int, loss: float) -> None:
         self.progress.update(self.epochs, completed=epoch)
 
-    def job_finished(self, result: Outcome) -> None:
+    def job_finished(self, result: Any) -> None:
         self.progress.advance(self.jobs)
         if result.status != "ok":
             first_line = (result.error or "").splitlines()[0]
@@ -199,26 +199,28 @@ def with_config(argv: list[str]) -> list[str]:
 
 def command(args: argparse.Namespace) -> int:
     """Run the benchmark with progress bars, then print the summary table."""
+    # Imported here: training needs torch and the engine, which other commands do not.
+    from ferbench.run.coordinator import run
+
     data_dirs, dataset_options = data_arguments(args)
-    overrides = {name: getattr(args, name) for name in OVERRIDABLE}
+    run_config = RunConfig(
+        models=args.models, datasets=args.datasets, protocol=args.protocol, folds=args.folds, seed=args.seed,
+        out=args.out, recipe=args.recipe, overrides={name: getattr(args, name) for name in OVERRIDABLE},
+        device=args.device, data_dirs=data_dirs, force=args.force, dataset_options=dataset_options,
+        strict=args.strict, face_crop=args.face_crop, allow_leaky=args.allow_leaky,
+        search=search_argument(args), pretrained=args.pretrained, executor=args.executor,
+        executor_options=executor_options(args), compile_mode=args.compile_mode,
+        config_toml=config.dump(args, _run_parser(), {dest: given(args.argv, flag) for dest, flag in
+                                                      REPEATABLE.items()}),
+    )
     console = Console()
     for plugin in get_registry().broken:
         Console(stderr=True).print(f"[yellow]warning[/]: plugin {plugin.provider} failed to load; "
                       "`ferbench list plugins` shows why.", highlight=False)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=False) as progress:
-        outcome = run_benchmark(
-            args.models, args.datasets, protocol=args.protocol, folds=args.folds, seed=args.seed,
-            out=args.out, recipe=args.recipe, overrides=overrides, device=args.device,
-            data_dirs=data_dirs, force=args.force, reporter=RichReporter(progress),
-            dataset_options=dataset_options, strict=args.strict, face_crop=args.face_crop,
-            allow_leaky=args.allow_leaky,
-            search=search_argument(args), pretrained=args.pretrained,
-            executor=args.executor, executor_options=executor_options(args), compile_mode=args.compile_mode,
-            config_toml=config.dump(args, _run_parser(), {dest: given(args.argv, flag) for dest, flag in
-                                                          REPEATABLE.items()}),
-        )
-    console.print(summary_table(outcome.jobs, args.folds))
+        outcome = run(run_config, RichReporter(progress))
+    console.print(summary_table(outcome.jobs, run_config.folds))
     console.print(f"{outcome.ran} job(s) trained, {outcome.skipped} already done; results in "
                   f"{outcome.run_dir}", highlight=False)
     if outcome.jobs["leaky"].any():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -21,14 +21,13 @@ from torch import nn
 from ferbench.engine.augment import augment_batch
 from ferbench.data import Clips
 from ferbench.engine.device import autocast, images_to_device, seed_everything, use_channels_last
-from ferbench.specs import Recipe
+from ferbench.specs import COMPILE_MODES, Recipe
 
 EpochCallback = Callable[[int, int, float], None]
 
-#: Every statistic ``fit`` computes from data, all from the images and labels it is handed.
-FITTED_STATISTICS: tuple[str, ...] = (
-    "normalisation: per-channel mean and standard deviation of the images",
-)
+#: The statistic ``fit`` computes from data: the per-channel mean and standard deviation of
+#: the images it is handed. ``FitResult.fitted`` reports the rows it was computed from.
+NORMALISATION = "normalisation"
 
 
 class Preprocessed(nn.Module):
@@ -71,8 +70,6 @@ def as_channels_last(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x
 
 
-#: ``torch.compile`` modes a job can train under ("none": eager).
-COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 
 
 @dataclass
@@ -82,6 +79,8 @@ class FitResult:
     ``curves`` holds ``train_loss`` and ``train_accuracy`` per epoch, and ``val_loss`` and
     ``val_accuracy`` when a validation part was given; ``selected_epoch`` is the (1-based) epoch
     whose weights ``model`` holds, ``epochs_run`` how many ran (fewer on early stopping).
+    ``fitted`` maps each statistic fitted on data to the positions, among the images ``fit``
+    was handed, that it was computed from (the audit checks them against the test part).
     """
 
     model: Preprocessed
@@ -90,6 +89,7 @@ class FitResult:
     seconds: float
     selected_epoch: int = 0
     epochs_run: int = 0
+    fitted: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -292,4 +292,5 @@ def fit(
         selected = best_epoch
     net.eval()
     normalisation = {"mean": mean.tolist(), "std": std.tolist(), "fitted_on_samples": len(labels)}
-    return FitResult(net, curves, normalisation, time.perf_counter() - started, selected, epochs_run)
+    return FitResult(net, curves, normalisation, time.perf_counter() - started, selected, epochs_run,
+                     fitted={NORMALISATION: np.arange(len(images))})

@@ -14,8 +14,8 @@ import pandas as pd
 
 from ferbench import stats
 from ferbench.errors import UserError
-from ferbench.registry import get_registry
 from ferbench.report.collect import Board
+from ferbench.scoring import score, stored_function
 
 #: Metrics shown first, in this order; any other metric in the results follows.
 PREFERRED = ("accuracy", "macro_f1", "macro_recall", "macro_precision", "roc_auc_ovr")
@@ -48,23 +48,33 @@ class BoardAnalysis:
     notes: list[str] = field(default_factory=list)
 
 
-def _directions() -> dict[str, bool]:
-    return {spec.name: spec.higher_is_better for spec in get_registry().select("metric", "all")}
+def _directions(board: Board) -> dict[str, bool]:
+    """Metric -> higher is better, as the runs of ``board`` stored it."""
+    return {name: info.higher_is_better for entry in board.entries.values()
+            for name, info in entry.metric_info.items()}
 
 
 def _ordered_metrics(columns) -> list[str]:
     return [m for m in PREFERRED if m in columns] + sorted(set(columns) - set(PREFERRED))
 
 
-def _pooled(board: Board, label: str) -> dict[str, float]:
-    from ferbench.jobs import score
-
+def _pooled(board: Board, label: str, notes: list[str]) -> dict[str, float]:
+    """Every metric on the entry's predictions pooled over folds, each computed with the
+    function the run stored for it; a metric whose function cannot be imported here is left
+    out, with a note."""
     entry = board.entries[label]
     if entry.proba.size == 0:
         return {}
-    metrics = get_registry().select("metric", "all")
-    info: dict = {}
-    return score(metrics, entry.predictions["y_true"].to_numpy(), entry.proba, info)
+    functions = {}
+    for name, info in entry.metric_info.items():
+        function = stored_function(info)
+        if function is None:
+            notes.append(f"{label}: pooled {name} not computed (its function "
+                         f"{info.function or '(not stored)'} cannot be imported here)")
+        else:
+            functions[name] = function
+    scores, _ = score(functions, entry.predictions["y_true"].to_numpy(), entry.proba)
+    return scores
 
 
 def _uncopied(entry, copied: set[int]) -> dict[str, float]:
@@ -122,8 +132,8 @@ def analyse_board(board: Board, alpha: float = 0.05, primary: str = "accuracy",
     if primary not in metrics:
         raise UserError(f"metric {primary!r} is not in the results of {board.key}; "
                         f"they have: {', '.join(metrics)}.")
-    directions = _directions()
-    notes = [f"metric {m!r} is not registered here; taken as higher-is-better" for m in metrics
+    directions = _directions(board)
+    notes = [f"metric {m!r} has no stored direction; taken as higher-is-better" for m in metrics
              if m not in directions]
     rows = {}
     copied = board.leakage.copied_rows() if board.leakage is not None else None
@@ -132,7 +142,7 @@ def analyse_board(board: Board, alpha: float = 0.05, primary: str = "accuracy",
                "folds": len(entry.folds), "failed": len(entry.failed)}
         if copied:
             row |= _uncopied(entry, copied)
-        pooled = _pooled(board, label)
+        pooled = _pooled(board, label, notes)
         for metric in metrics:
             values = entry.scores[metric].dropna().to_numpy() if metric in entry.scores else np.array([])
             if len(values):
@@ -214,6 +224,6 @@ def across_datasets(analyses: list[BoardAnalysis], alpha: float = 0.05) -> Ranki
         scores = pd.DataFrame(
             [[a.summary.loc[label, f"{primary}_mean"] for label in labels] for a in group],
             index=[a.board.key for a in group], columns=labels)
-        return rank_models(scores, primary, _directions().get(primary, True), alpha,
+        return rank_models(scores, primary, _directions(group[0].board).get(primary, True), alpha,
                            f"data sets ({protocol} protocol)", independent=True)
     return None

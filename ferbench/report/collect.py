@@ -18,10 +18,11 @@ import numpy as np
 import pandas as pd
 
 from ferbench.errors import UserError
-from ferbench.jobs import plan_digest
+from ferbench.job import plan_digest
 from ferbench.leakage.report import LeakageReport
 from ferbench.protocols import FoldPlan
-from ferbench.store import RunStore, load_plans, load_records
+from ferbench.record import JobRecord, MetricInfo
+from ferbench.store import RunStore, load_plans, load_records, read_predictions
 
 
 @dataclass
@@ -45,6 +46,7 @@ class Entry:
     card: dict[str, Any] = field(default_factory=dict)  # model card, sizes computed at the input used
     band: dict[str, Any] | None = None  # the data set's best credible published accuracy
     cross_dataset: str | None = None  # why the model's pretraining data holds this data set's images
+    metric_info: dict[str, MetricInfo] = field(default_factory=dict)  # as the run stored it
 
     def above_band(self, metric_mean: float) -> bool:
         """Whether a mean accuracy exceeds the data set's sanity band ("verify protocol")."""
@@ -89,18 +91,18 @@ def _label(model: str, recipe_name: str) -> str:
     return model if recipe_name == "default" else f"{model} ({recipe_name})"
 
 
-def _provenance(record: dict[str, Any]) -> dict[str, Any]:
-    versions = record.get("versions", {})
+def _provenance(record: JobRecord) -> dict[str, Any]:
+    versions = record.versions
     return {
         "ferbench": versions.get("ferbench", "unknown"),
         "commit": versions.get("ferbench_commit", "unknown"),
         "torch": versions.get("torch", "unknown"),
-        "device": record.get("device", "unknown"),
-        "threads": record.get("threads"),
-        "precision": record.get("precision", "unknown"),
-        "selection": record.get("selection", "unknown"),
-        "pretrained": bool(record["config"].get("pretrained", False)),
-        "face_crop": face_crop_text(record.get("face_crop")),
+        "device": record.device or "unknown",
+        "threads": record.threads,
+        "precision": record.precision or "unknown",
+        "selection": record.selection or "unknown",
+        "pretrained": bool(record.config["pretrained"]),
+        "face_crop": face_crop_text(record.face_crop),
     }
 
 
@@ -123,22 +125,6 @@ def _merge_provenance(values: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
-def _read_predictions(record: dict[str, Any]) -> tuple[pd.DataFrame, np.ndarray]:
-    npz = record["_path"].with_suffix(".npz")
-    try:
-        with np.load(npz) as arrays:
-            if str(arrays["config_hash"]) != record["config_hash"]:
-                raise UserError(f"{npz} belongs to another run of that job than its JSON; re-run the "
-                                "same `ferbench run` command to redo it.")
-            proba = arrays["proba"]
-            frame = pd.DataFrame({"index": arrays["index"], "y_true": arrays["y_true"],
-                                  "y_pred": proba.argmax(1)})
-    except (FileNotFoundError, OSError, ValueError, KeyError) as error:
-        raise UserError(f"{npz} is missing or unreadable ({error}); delete {record['_path']} and re-run "
-                        "the same `ferbench run` command to redo that job.") from None
-    return frame.assign(fold=record["config"]["fold"]), proba
-
-
 def collect(run_dirs: Sequence[str | Path]) -> list[Board]:
     """Merge the results of ``run_dirs`` into boards, one per fold plan, sorted by key.
 
@@ -149,7 +135,7 @@ def collect(run_dirs: Sequence[str | Path]) -> list[Board]:
         raise UserError("name at least one run directory (the --out of `ferbench run`).")
     plans: dict[str, tuple[FoldPlan, Path]] = {}
     leakage: dict[str, LeakageReport] = {}
-    chosen: dict[tuple[str, str, int], dict[str, Any]] = {}
+    chosen: dict[tuple[str, str, int], JobRecord] = {}
     for run_dir in map(Path, run_dirs):
         if not run_dir.is_dir():
             raise UserError(f"{run_dir} does not exist or is not a directory; pass the --out of a "
@@ -166,17 +152,15 @@ def collect(run_dirs: Sequence[str | Path]) -> list[Board]:
             if report is not None:
                 leakage.setdefault(key, report)
         for record in load_records(run_dir):
-            if record["_stale"]:
+            if record.stale:
                 continue
-            config = record["config"]
-            key = f"{config['dataset']}-{config['protocol']}-k{config['k']}-s{config['run_seed']}"
-            where = (key, _label(config["model"], config["recipe_name"]), config["fold"])
+            where = (record.plan_key, _label(record.model, record.recipe_name), record.fold)
             previous = chosen.get(where)
-            if previous is None or (previous["status"] != "ok" and record["status"] == "ok"):
+            if previous is None or (not previous.ok and record.ok):
                 chosen[where] = record
-            elif record["status"] == "ok" and previous["config_hash"] != record["config_hash"]:
+            elif record.ok and previous.config_hash != record.config_hash:
                 raise UserError(
-                    f"{previous['_path']} and {record['_path']} hold different results for {where[1]} on "
+                    f"{previous.path} and {record.path} hold different results for {where[1]} on "
                     f"fold {where[2]} of {key}. Pass only one of these run directories, or rename one "
                     "model's recipe."
                 )
@@ -195,45 +179,42 @@ def collect(run_dirs: Sequence[str | Path]) -> list[Board]:
 
 
 def _board(key: str, plan: FoldPlan, report: LeakageReport | None,
-           records: dict[tuple[str, str, int], dict[str, Any]]) -> Board:
+           records: dict[tuple[str, str, int], JobRecord]) -> Board:
     entries: dict[str, Entry] = {}
     classes: list[str] | None = None
     sources: list[Path] = []
     for label in dict.fromkeys(where[1] for where in sorted(records)):
         folds = sorted((where[2], record) for where, record in records.items() if where[1] == label)
-        ok = [record for _, record in folds if record["status"] == "ok"]
-        config = folds[0][1]["config"]
+        ok = [record for _, record in folds if record.ok]
+        first = folds[0][1]
         frames, probas = [], []
         for record in ok:
-            frame, proba = _read_predictions(record)
+            frame, proba = read_predictions(record)
             frames.append(frame)
             probas.append(proba)
-            classes = classes or record.get("classes")
+            classes = classes or record.classes
         for _, record in folds:
-            source = record["_path"].parents[5]
-            if source not in sources:
-                sources.append(source)
+            if record.run_dir not in sources:
+                sources.append(record.run_dir)
         width = probas[0].shape[1] if probas else 0
         entries[label] = Entry(
-            label=label, model=config["model"], recipe_name=config["recipe_name"], recipe=config["recipe"],
-            scores=pd.DataFrame([r["metrics"] for r in ok], index=pd.Index([r["config"]["fold"] for r in ok],
-                                                                             name="fold")),
+            label=label, model=first.model, recipe_name=first.recipe_name, recipe=first.config["recipe"],
+            scores=pd.DataFrame([r.metrics for r in ok], index=pd.Index([r.fold for r in ok], name="fold")),
             predictions=(pd.concat(frames, ignore_index=True) if frames
                          else pd.DataFrame(columns=["index", "y_true", "y_pred", "fold"])),
             proba=np.concatenate(probas) if probas else np.zeros((0, width)),
-            n_train={r["config"]["fold"]: r.get("n_train") for r in ok},
-            n_test={r["config"]["fold"]: r.get("n_test") for r in ok},
-            curves={r["config"]["fold"]: list(r.get("curves", {}).get("train_loss", [])) for r in ok},
-            val_curves={r["config"]["fold"]: list(r["curves"]["val_accuracy"]) for r in ok
-                        if r.get("curves", {}).get("val_accuracy")},
-            train_accuracy={r["config"]["fold"]: list(r["curves"]["train_accuracy"]) for r in ok
-                            if r.get("curves", {}).get("train_accuracy")},
-            card=next((r["card"] for r in ok if "card" in r), {}),
-            band=next((r["sanity_band"] for _, r in folds if "sanity_band" in r), None),
-            cross_dataset=next((r["cross_dataset"] for _, r in folds if r.get("cross_dataset")), None),
+            n_train={r.fold: r.n_train for r in ok},
+            n_test={r.fold: r.n_test for r in ok},
+            curves={r.fold: list(r.curves.get("train_loss", [])) for r in ok},
+            val_curves={r.fold: list(r.curves["val_accuracy"]) for r in ok if r.curves.get("val_accuracy")},
+            train_accuracy={r.fold: list(r.curves["train_accuracy"]) for r in ok
+                            if r.curves.get("train_accuracy")},
+            card=next((r.card for r in ok if r.card), {}),
+            band=next((r.sanity_band for _, r in folds if r.sanity_band is not None), None),
+            cross_dataset=next((r.cross_dataset for _, r in folds if r.cross_dataset), None),
+            metric_info={name: info for r in ok for name, info in r.metric_info.items()},
             provenance=_merge_provenance([_provenance(r) for _, r in folds]),
-            failed={fold: (record.get("error") or "failed").splitlines()[0]
-                    for fold, record in folds if record["status"] != "ok"},
+            failed={fold: (record.error or "failed").splitlines()[0] for fold, record in folds if not record.ok},
         )
     if classes is None:
         width = max((entry.proba.shape[1] for entry in entries.values()), default=0)

@@ -18,7 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 import torch
 
 from ferbench.errors import UserError
-from ferbench.execution import Outcome, Task, claim_path, execute, read_claim, record_lost
+from ferbench.run.task import Outcome, Task, claim_path, execute, read_claim, record_lost
 from ferbench.specs import ExecutorSpec
 from ferbench.store import RunStore
 
@@ -135,8 +135,8 @@ class LocalExecutor:
             store = RunStore(task.run_dir)
             claim = read_claim(store, task.job)
             record = store.read_job(task.job)
-            if claim is None and record is not None and record["config_hash"] == task.job.config_hash:
-                outcome = Outcome(task.job, record["status"], record["metrics"], record["error"])
+            if claim is None and record is not None and record.config_hash == task.job.config_hash:
+                outcome = Outcome(task.job, record.status, record.metrics, record.error)
                 reporter.job_finished(outcome)  # committed just before the pool broke
                 outcomes.append(outcome)
             elif claim is not None:
@@ -151,4 +151,5 @@ SPEC = ExecutorSpec(
     name="local", create=LocalExecutor,
     description="this machine: --workers N processes (default: one per GPU, else 1), each with its "
     "own GPU or an equal share of the CPU cores (--threads overrides)",
+    local=True,
 )

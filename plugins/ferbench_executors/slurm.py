@@ -1,6 +1,6 @@
 """The ``slurm`` executor: one Slurm job per task, submitted as a job array through submitit.
 
-Every job runs :func:`ferbench.execution.execute` on a compute node, which commits its result
+Every job runs :func:`ferbench.run.task.execute` on a compute node, which commits its result
 into the run directory (it must be on a file system the nodes share). The coordinator waits
 with a progress display and commits a failed result for any job that ended without one
 (time limit, node failure, cancelled). ``cluster="local"`` runs the same path (pickling, a
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ferbench.errors import UserError
-from ferbench.execution import Outcome, Task, execute, record_lost
+from ferbench.run.task import Outcome, Task, execute, record_lost
 from ferbench.specs import ExecutorSpec
 from ferbench.store import RunStore
 
@@ -86,8 +86,8 @@ class SlurmExecutor:
                 except Exception as error:  # the job ended without returning: commit why
                     store = RunStore(task.run_dir)
                     record = store.read_job(task.job)
-                    if record is not None and record["config_hash"] == task.job.config_hash:
-                        outcome = Outcome(task.job, record["status"], record["metrics"], record["error"])
+                    if record is not None and record.config_hash == task.job.config_hash:
+                        outcome = Outcome(task.job, record.status, record.metrics, record.error)
                     else:
                         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
                         outcome = record_lost(store, task.job, f"Slurm job {job.job_id} ended without a "

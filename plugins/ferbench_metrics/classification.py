@@ -18,13 +18,27 @@ def accuracy(y_true: np.ndarray, proba: np.ndarray) -> float:
     return float(metrics.accuracy_score(y_true, proba.argmax(1)))
 
 
-def _macro(score):
-    def fn(y_true: np.ndarray, proba: np.ndarray) -> float:
-        # sklearn's rule: averaged over the classes that occur in this fold's labels or
-        # predictions; an undefined per-class score (0/0) counts as 0.
-        return float(score(y_true, proba.argmax(1), average="macro", zero_division=0))
+def _macro(score, y_true: np.ndarray, proba: np.ndarray) -> float:
+    # sklearn's rule: averaged over the classes that occur in this fold's labels or
+    # predictions; an undefined per-class score (0/0) counts as 0.
+    return float(score(y_true, proba.argmax(1), average="macro", zero_division=0))
 
-    return fn
+
+# Module-level functions, not closures: a result stores each metric's import path, so a report
+# can re-score pooled predictions with the very function the run used.
+def macro_f1(y_true: np.ndarray, proba: np.ndarray) -> float:
+    """F1 averaged over classes."""
+    return _macro(metrics.f1_score, y_true, proba)
+
+
+def macro_precision(y_true: np.ndarray, proba: np.ndarray) -> float:
+    """Precision averaged over classes."""
+    return _macro(metrics.precision_score, y_true, proba)
+
+
+def macro_recall(y_true: np.ndarray, proba: np.ndarray) -> float:
+    """Recall averaged over classes (balanced accuracy)."""
+    return _macro(metrics.recall_score, y_true, proba)
 
 
 def roc_auc_ovr(y_true: np.ndarray, proba: np.ndarray) -> float:
@@ -49,14 +63,8 @@ def roc_auc_ovr(y_true: np.ndarray, proba: np.ndarray) -> float:
 def ferbench_metrics() -> list[MetricSpec]:
     return [
         MetricSpec("accuracy", accuracy, description="overall accuracy"),
-        MetricSpec("macro_f1", _macro(metrics.f1_score), description="F1 averaged over classes"),
-        MetricSpec(
-            "macro_precision", _macro(metrics.precision_score),
-            description="precision averaged over classes",
-        ),
-        MetricSpec(
-            "macro_recall", _macro(metrics.recall_score),
-            description="recall averaged over classes (balanced accuracy)",
-        ),
+        MetricSpec("macro_f1", macro_f1, description="F1 averaged over classes"),
+        MetricSpec("macro_precision", macro_precision, description="precision averaged over classes"),
+        MetricSpec("macro_recall", macro_recall, description="recall averaged over classes (balanced accuracy)"),
         MetricSpec("roc_auc_ovr", roc_auc_ovr, description="one-vs-rest ROC AUC, macro average"),
     ]

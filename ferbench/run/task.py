@@ -1,4 +1,4 @@
-"""Where a job runs: the picklable :class:`Task` and :func:`execute`, which any process can call.
+"""What an executor runs in any process: the picklable :class:`Task` and :func:`execute`.
 
 An executor (``local`` worker processes, ``slurm`` through submitit, or a plugin's own) ships
 tasks to processes; each process calls :func:`execute`, which loads the data set (once per
@@ -25,12 +25,14 @@ import torch
 
 from ferbench.data import Dataset
 from ferbench.engine.device import select_device
+from ferbench.engine.job import JobContext, new_record, run_job
 from ferbench.engine.train import EpochCallback
 from ferbench.factory import load_dataset
-from ferbench.jobs import Job, JobResult, plan_digest, run_job
+from ferbench.job import Job, plan_digest
 from ferbench.leakage.crossdata import pretraining_overlap
 from ferbench.leakage.report import LeakageReport
 from ferbench.protocols import FoldPlan
+from ferbench.record import JobResult
 from ferbench.registry import get_registry
 from ferbench.store import RunStore, atomic_write
 
@@ -86,7 +88,7 @@ def _load(task: Task) -> Dataset:
 
 
 def _plan(store: RunStore, job: Job) -> tuple[FoldPlan, LeakageReport | None]:
-    path = store.root / "folds" / f"{job.dataset}-{job.protocol}-k{job.k}-s{job.run_seed}.json"
+    path = store.root / "folds" / f"{job.plan_key}.json"
     plan = FoldPlan.from_json(path.read_text())
     if plan_digest(plan) != job.plan_digest:
         raise RuntimeError(f"{path} changed since this job was planned (another `ferbench run --force`?); "
@@ -124,19 +126,20 @@ def execute(task: Task, on_epoch: EpochCallback | None = None, threads: int | No
         try:
             dataset = _load(task)
             plan, report = _plan(store, job)
-            model = get_registry().get("model", job.model)
-            dataset_spec = get_registry().get("dataset", job.dataset)
-            metrics = get_registry().select("metric", "all")
-            device = select_device(task.device)
-        except Exception as error:
-            result = JobResult(job, "failed", error=f"{type(error).__name__}: {error}\n\n{traceback.format_exc()}")
+            registry = get_registry()
+            model = registry.get("model", job.model)
+            dataset_spec = registry.get("dataset", job.dataset)
+            context = JobContext(model, registry.select("metric", "all"), select_device(task.device), report,
+                                 dataset_spec.best_published, pretraining_overlap(model, dataset_spec))
+        except Exception as error:  # noqa: BLE001 - committed as a failed job, never lost
+            result = JobResult(job, new_record(job, error=f"{type(error).__name__}: {error}\n\n{traceback.format_exc()}"))
         else:
-            result = run_job(job, dataset, plan, model, metrics, device, on_epoch, report,
-                             dataset_spec.best_published, pretraining_overlap(model, dataset_spec))
+            result = run_job(job, dataset, plan, context, on_epoch)
         store.commit(result)
     finally:
         claim.unlink(missing_ok=True)
-    return Outcome(job, result.status, result.metrics, result.error)
+    record = result.record
+    return Outcome(job, record.status, record.metrics, record.error)
 
 
 def record_lost(store: RunStore, job: Job, why: str) -> Outcome:
@@ -144,7 +147,7 @@ def record_lost(store: RunStore, job: Job, why: str) -> Outcome:
     claim = read_claim(store, job)
     where = f" (pid {claim['pid']} on {claim['host']})" if claim else ""
     error = f"WorkerDied: {why}{where}; re-run the same command to retry this job."
-    store.commit(JobResult(job, "failed", error=error))
+    store.commit(JobResult(job, new_record(job, error=error)))
     claim_path(store, job).unlink(missing_ok=True)
     return Outcome(job, "failed", error=error)
 

@@ -1,0 +1,245 @@
+"""Where a job runs in its process: ``run_job`` fits, then predicts, then records.
+
+The test part is cut from the data set only after ``fit`` has returned: training code never
+receives it (invariant 1 of an honest evaluation). What ``fit`` fitted is recorded with the
+rows it was fitted on, and checked against the test part (invariant 2).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import gc
+import hashlib
+import math
+import platform
+import subprocess
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ferbench.data import Clips, Dataset
+from ferbench.engine.device import resolve_precision, seed_everything, use_channels_last
+from ferbench.engine.predict import predict_proba
+from ferbench.engine.train import EpochCallback, FitResult, ValidationPart, fit
+from ferbench.factory import count_flops, count_parameters, create_model
+from ferbench.job import Job, derive_seed
+from ferbench.leakage.fitting import fitted_rows
+from ferbench.leakage.report import LeakageReport
+from ferbench.protocols import FoldPlan, inner_split
+from ferbench.record import JobRecord, JobResult
+from ferbench.scoring import metric_info, score
+from ferbench.specs import MetricSpec, ModelSpec, PublishedResult
+
+
+@functools.cache
+def _commit() -> str:
+    """The git commit of the ferbench source tree ("+dirty" with local changes), or "unknown"."""
+    source = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "-C", str(source), "rev-parse", "--short=12", "HEAD"],
+                                capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(source), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
+
+
+def _versions() -> dict[str, str]:
+    found = {"python": platform.python_version(), "ferbench_commit": _commit()}
+    for package in ("ferbench", "torch", "numpy", "scikit-learn"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "not installed"
+    return found
+
+
+def model_card(spec: ModelSpec, model: nn.Module, channels: int, image_size: int,
+               clip_length: int | None = None) -> dict[str, Any]:
+    """The model card of a trained ``model``: the spec's card fields, and the parameter count and
+    forward FLOPs per image (per frame for clip models) computed at the input the job used.
+    FLOPs are None where torch's counter cannot run the model."""
+    shape = (1, channels, image_size, image_size)
+    try:
+        flops = (count_flops(model, shape) if clip_length is None
+                 else count_flops(model, (1, clip_length, *shape[1:])) / clip_length)
+    except Exception:  # noqa: BLE001 - a model the counter cannot trace still has a card
+        flops = None
+    return {"parameters": count_parameters(model), "flops": flops, "input_size": image_size,
+            "channels": channels, "input": spec.input, **dataclasses.asdict(spec.card)}
+
+
+def _fit_retrying_oom(job: Job, build: Callable[[], nn.Module], train: Callable[..., FitResult],
+                      record: JobRecord) -> FitResult:
+    """Build the model and ``train(model, recipe=, accumulation=)`` it; once more if out of memory.
+
+    The retry frees the failed attempt, rebuilds the model (``build`` seeds it, so it starts
+    from the same weights) and trains with batches of ``batch_size // 2`` accumulated over
+    ``ceil(batch_size / half)`` steps per optimiser step: the effective batch is the same for an
+    even batch size, a little larger for an odd one. ``record.oom_retry`` records the retry.
+    The job's recipe (its config) stays the requested one. A second out-of-memory error, or
+    one at a batch size of 1, propagates.
+    """
+    model = build()
+    record.parameters = count_parameters(model)
+    try:
+        return train(model, recipe=job.recipe, accumulation=1)
+    except torch.OutOfMemoryError as error:
+        if job.recipe.batch_size < 2:
+            raise
+        message = (str(error).splitlines() or [""])[0]
+    # Outside the except block, so the failed attempt's traceback (holding its tensors) is gone.
+    del model
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    half = job.recipe.batch_size // 2
+    accumulation = math.ceil(job.recipe.batch_size / half)
+    record.oom_retry = {"error": message, "batch_size": half, "accumulation": accumulation,
+                        "effective_batch_size": half * accumulation}
+    return train(build(), recipe=job.recipe.with_overrides(batch_size=half), accumulation=accumulation)
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a job is run against besides its data: the model's spec, the metrics, the device,
+    and what the coordinator's checks found.
+
+    ``leakage`` (the audit of the plan) marks the record leaky when it found a leak; without
+    one, only a leaky protocol does. ``published`` (the data set spec's best credible published
+    accuracy) is recorded as the sanity band. ``cross_dataset`` (why the model's pretraining
+    data holds this data set's images) marks the record leaky.
+    """
+
+    model_spec: ModelSpec
+    metrics: list[MetricSpec]
+    device: torch.device
+    leakage: LeakageReport | None = None
+    published: PublishedResult | None = None
+    cross_dataset: str | None = None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def new_record(job: Job, status: str = "failed", error: str | None = None, **fields: Any) -> JobRecord:
+    """A record of ``job`` with only its identity, status and ``fields`` set."""
+    return JobRecord(config=job.config(), config_hash=job.config_hash, status=status, error=error, **fields)
+
+
+def _started(job: Job, plan: FoldPlan, dataset: Dataset, context: JobContext) -> JobRecord:
+    """The record as it stands before training: identity, how it runs, the leakage verdict."""
+    device = context.device
+    leakage = context.leakage
+    return new_record(
+        job, started=_now(), device=str(device), threads=torch.get_num_threads(),
+        precision=resolve_precision(job.recipe.precision, device, context.model_spec.cpu_bf16),
+        precision_requested=job.recipe.precision,
+        channels_last=use_channels_last(device, context.model_spec.channels_last),
+        leaky_protocol=plan.leaky,
+        leaky=(leakage.leaky if leakage is not None else plan.leaky) or context.cross_dataset is not None,
+        leakage={} if leakage is None else {c.name: c.status for c in leakage.checks},
+        cross_dataset=context.cross_dataset,
+        selection="fixed budget: last epoch",
+        classes=list(dataset.classes),
+        metric_info={spec.name: metric_info(spec) for spec in context.metrics},
+        versions=_versions(),
+        sanity_band=None if context.published is None else dataclasses.asdict(context.published),
+        face_crop=dataset.face_crop,
+    )
+
+
+def _train(job: Job, dataset: Dataset, plan: FoldPlan, context: JobContext, record: JobRecord,
+           on_epoch: EpochCallback | None) -> tuple[FitResult, np.ndarray, Clips | None]:
+    """Fit the model on the fold's training part (minus its validation part, with
+    ``selection=best``); returns the fit, the data set rows it was handed, and a clip model's
+    training clips."""
+    spec = context.model_spec
+    split = None
+    if job.recipe.selection == "best":
+        validation_seed = derive_seed(job.seed, "validation")
+        split = inner_split(dataset, plan, job.fold, job.recipe.val_fraction, validation_seed)
+    rows = plan.train_index(job.fold) if split is None else split.fit
+    train = dataset.subset(rows)
+    height, _, channels = dataset.image_shape
+    image_size = job.recipe.input_size or height
+    train_clips = train.clips() if spec.input == "clip" else None
+    validation = None
+    if split is not None:
+        val = dataset.subset(split.validation)
+        validation = ValidationPart(val.images, val.labels,
+                                    None if train_clips is None else val.clips(train_clips.length))
+
+    def build() -> nn.Module:
+        seed_everything(job.seed)  # the model's initial weights come from the job's seed
+        return create_model(spec, num_classes=len(dataset.classes), in_chans=channels,
+                            image_size=image_size, pretrained=job.pretrained or None)
+
+    fitted = _fit_retrying_oom(job, build, functools.partial(
+        fit, images=train.images, labels=train.labels, clips=train_clips,
+        soft_labels=train.soft_labels, device=context.device, precision=record.precision, seed=job.seed,
+        on_epoch=on_epoch, compile_mode=job.compile_mode, channels_last=record.channels_last,
+        validation=validation,
+    ), record)
+    record.card = model_card(spec, fitted.model.model, channels, image_size,
+                             None if train_clips is None else train_clips.length)
+    if split is not None:
+        stop = f", early stopping after {job.recipe.patience}" if job.recipe.patience else ""
+        record.selection = f"best validation accuracy{stop}; validation part: {split.source}"
+        record.validation = {"source": split.source, "seed": validation_seed,
+                             "n_fit": int(len(split.fit)), "n_validation": int(len(split.validation)),
+                             "selected_epoch": fitted.selected_epoch, "epochs_run": fitted.epochs_run}
+    return fitted, rows, train_clips
+
+
+def run_job(job: Job, dataset: Dataset, plan: FoldPlan, context: JobContext,
+            on_epoch: EpochCallback | None = None) -> JobResult:
+    """Fit on the fold's training part, check what was fitted, predict the test part, score it.
+
+    A fit that runs out of memory is retried once from the same initial weights at half the
+    batch size with gradient accumulation (see ``_fit_retrying_oom``). An exception inside the
+    job becomes a ``failed`` record carrying the error, so one bad job never loses the others.
+    """
+    record = _started(job, plan, dataset, context)
+    try:
+        fitted, train_rows, train_clips = _train(job, dataset, plan, context, record, on_epoch)
+        test_index = plan.test_index(job.fold)
+        record.fitted = fitted_rows(fitted.fitted, train_rows, test_index)
+        if any(statistic.test_rows for statistic in record.fitted):
+            record.leaky = True
+            record.leakage = {**record.leakage, "fitted on test": "leak"}
+        test = dataset.subset(test_index)
+        test_clips = None
+        if train_clips is not None:
+            test_clips = test.clips(train_clips.length)
+            record.clips = {"length": train_clips.length, "train": len(train_clips), "test": len(test_clips),
+                            "rule": "test rows take the prediction of their clip"}
+        predicted = time.perf_counter()
+        proba = predict_proba(fitted.model, test.images, device=context.device, precision=record.precision,
+                              clips=test_clips, channels_last=record.channels_last)
+        record.n_train = int(len(plan.train_index(job.fold)))
+        record.n_test = int(len(test_index))
+        record.curves = fitted.curves
+        record.normalisation = fitted.normalisation
+        record.fit_seconds = round(fitted.seconds, 3)
+        record.predict_seconds = round(time.perf_counter() - predicted, 3)
+        record.metrics, record.metric_errors = score({m.name: m.fn for m in context.metrics}, test.labels, proba)
+    except Exception as error:  # noqa: BLE001 - recorded, never lost
+        record.finished = _now()
+        record.error = f"{type(error).__name__}: {error}\n\n{traceback.format_exc()}"
+        return JobResult(job, record)
+    record.status = "ok"
+    record.finished = _now()
+    return JobResult(job, record, test_index, test.labels, proba)

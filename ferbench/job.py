@@ -1,0 +1,97 @@
+"""What a job is, and every name and number derived from it: plan keys, plan digests, seeds,
+the configuration and its hash. Plain data, no torch: the read path imports this module.
+
+A job is one (model, recipe, data set, fold of one fold plan). Its configuration is every input
+that decides its result; two jobs with the same configuration hash are the same job, wherever
+and whenever they run (invariant 4 of an honest evaluation).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ferbench.specs import Recipe
+
+if TYPE_CHECKING:
+    from ferbench.protocols import FoldPlan
+
+
+def derive_seed(*parts: object) -> int:
+    """A 31-bit seed from any parts, stable across processes and platforms (not ``hash()``)."""
+    digest = hashlib.sha256(json.dumps([str(p) for p in parts]).encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def plan_key(dataset: str, protocol: str, k: int, seed: int) -> str:
+    """The name of a fold plan in a run directory: ``<dataset>-<protocol>-k<k>-s<seed>``.
+
+    The one place this string is made: fold plans, leakage reports, job folders and boards
+    are all filed under it.
+    """
+    return f"{dataset}-{protocol}-k{k}-s{seed}"
+
+
+def plan_digest(plan: FoldPlan) -> str:
+    """SHA-256 of a fold plan's assignment and data set fingerprint."""
+    digest = hashlib.sha256(plan.fingerprint.encode())
+    digest.update(plan.test_fold.astype("<i8").tobytes())
+    return digest.hexdigest()
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """SHA-256 of a job configuration (:meth:`Job.config`) in canonical JSON."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Job:
+    """What to run: one model on one fold of one data set's fold plan."""
+
+    model: str
+    recipe_name: str
+    recipe: Recipe
+    dataset: str
+    fingerprint: str
+    protocol: str
+    k: int
+    fold: int
+    run_seed: int
+    plan_digest: str
+    pretrained: bool = False
+    compile_mode: str = "none"
+
+    @property
+    def seed(self) -> int:
+        """The job's seed: from (run seed, data set, fold) only, so it is the same wherever it runs."""
+        return derive_seed(self.run_seed, self.dataset, self.fold)
+
+    @property
+    def plan_key(self) -> str:
+        """The key of the fold plan this job is a fold of."""
+        return plan_key(self.dataset, self.protocol, self.k, self.run_seed)
+
+    def config(self) -> dict[str, Any]:
+        """Everything that determines the result, as plain JSON (every field, always)."""
+        return {
+            "model": self.model,
+            "recipe_name": self.recipe_name,
+            "recipe": self.recipe.to_dict(),
+            "dataset": self.dataset,
+            "dataset_fingerprint": self.fingerprint,
+            "protocol": self.protocol,
+            "k": self.k,
+            "fold": self.fold,
+            "run_seed": self.run_seed,
+            "job_seed": self.seed,
+            "plan_digest": self.plan_digest,
+            "pretrained": self.pretrained,
+            "compile_mode": self.compile_mode,
+        }
+
+    @property
+    def config_hash(self) -> str:
+        """SHA-256 of :meth:`config`; a stored result counts as done only if this matches."""
+        return config_hash(self.config())

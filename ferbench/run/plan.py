@@ -1,0 +1,131 @@
+"""Planning a run: which models, data sets and recipes; each data set loaded, its folds
+assigned and audited; the jobs expanded. Nothing here trains."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ferbench.data import Dataset
+from ferbench.errors import UserError
+from ferbench.factory import create_model, load_dataset, with_face_crop
+from ferbench.job import Job, plan_digest
+from ferbench.leakage import LeakageReport, audit
+from ferbench.leakage.crossdata import pretraining_overlap
+from ferbench.protocols import FoldPlan, assign_folds
+from ferbench.registry import Registry
+from ferbench.run.config import RunConfig
+from ferbench.specs import DatasetSpec, ModelSpec, Recipe
+
+
+def resolve_recipe(spec: ModelSpec, name: str, overrides: Mapping[str, Any]) -> Recipe:
+    """The model's recipe ``name`` with command-line overrides applied (None keeps the recipe's)."""
+    if name not in spec.recipes:
+        raise UserError(
+            f"model {spec.name!r} has no recipe {name!r}; it has: {', '.join(sorted(spec.recipes))}."
+        )
+    try:
+        return spec.recipes[name].with_overrides(**overrides)
+    except ValueError as error:
+        raise UserError(f"model {spec.name!r}, recipe {name!r}: {error}") from None
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The registered things a run uses, every name checked; loader options resolved."""
+
+    models: list[ModelSpec]
+    datasets: list[DatasetSpec]
+    recipes: dict[str, Recipe]
+    dataset_options: dict[str, dict[str, Any]]
+
+
+def select(config: RunConfig, registry: Registry) -> Selection:
+    """Check every name of ``config`` against ``registry``, before any data is loaded.
+
+    Models asked for with ``pretrained`` are built once with their weights, so missing weight
+    files fail here.
+    """
+    models = registry.select("model", config.models)
+    datasets = registry.select("dataset", config.datasets)
+    registry.select("metric", "all")  # fails now, not after training, when no metric is registered
+    registry.get("executor", config.executor)
+    for name in (*config.data_dirs, *config.dataset_options):
+        registry.get("dataset", name)
+    options = {}
+    for spec in datasets:  # before jobs take their options with them to worker processes
+        resolved = with_face_crop(spec.name, config.dataset_options.get(spec.name), config.face_crop)
+        if resolved:
+            options[spec.name] = resolved
+    recipes = {spec.name: resolve_recipe(spec, config.recipe, config.overrides) for spec in models}
+    if config.pretrained:
+        for spec in models:
+            create_model(spec, num_classes=7, in_chans=1, image_size=48, pretrained=True)
+    return Selection(models, datasets, recipes, options)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One data set of a run: loaded, its fold plan, the plan's leakage report (``audited``:
+    made now, not read back from the run directory)."""
+
+    dataset: Dataset
+    plan: FoldPlan
+    report: LeakageReport
+    audited: bool
+
+
+def plan_dataset(config: RunConfig, spec: DatasetSpec, options: dict[str, Any] | None,
+                 stored_report: Callable[[FoldPlan], LeakageReport | None]) -> Planned:
+    """Load ``spec``'s data set, assign its folds and audit them (``stored_report`` returns a
+    report already kept for this exact plan and search, which is then reused)."""
+    dataset = load_dataset(spec.name, config.data_dirs.get(spec.name), options, config.strict)
+    plan = assign_folds(dataset, config.protocol, config.folds, config.seed, config.search)
+    report = stored_report(plan)
+    if report is not None:
+        return Planned(dataset, plan, report, audited=False)
+    return Planned(dataset, plan, audit(dataset, plan, config.search, fitted_on_all=spec.fitted_on_all), True)
+
+
+def cross_dataset_leaks(selection: Selection) -> list[str]:
+    """Why a selected model's pretraining data holds a selected data set's images, one line each."""
+    return [line for model in selection.models for spec in selection.datasets
+            if (line := pretraining_overlap(model, spec))]
+
+
+def refuse_leaky(reports: list[tuple[LeakageReport, Path]], cross: list[str], allow_leaky: bool) -> None:
+    """Stop before any training when a plan leaks, or a model was pretrained on the images it
+    would be tested on, and leaks were not allowed."""
+    leaky = [(report, path) for report, path in reports if report.leaky]
+    if not (leaky or cross) or allow_leaky:
+        return
+    lines = []
+    for report, path in leaky:
+        lines.append(f"{report.dataset} under --protocol {report.protocol} leaks (report: {path}):")
+        lines += [f"  - {line}" for line in report.summary(warnings=False)]
+    lines += [f"{line} (its model card's pretrained_on)" for line in cross]
+    raise UserError(
+        "\n".join(lines) + "\nA test image that the model has seen in training (itself, a copy, its "
+        "clip or its subject) inflates the score. For an honest number use --protocol subject "
+        "(whole subjects or clips per fold), or --protocol official where the data set has its own "
+        "split (official-purged where that split itself holds copies of test images); to reproduce "
+        "this protocol anyway, add --allow-leaky and every result is marked LEAKY."
+    )
+
+
+def expand_jobs(config: RunConfig, selection: Selection, planned: Mapping[str, Planned]) -> list[Job]:
+    """Every (data set, fold, model) job, fold by fold with the models side by side (an
+    interrupted run leaves every model at a similar point). Clip models run only on data sets
+    with sequences."""
+    return [
+        Job(model=model.name, recipe_name=config.recipe, recipe=selection.recipes[model.name].for_dataset(name),
+            dataset=name, fingerprint=part.dataset.fingerprint, protocol=config.protocol, k=config.folds,
+            fold=fold, run_seed=config.seed, plan_digest=plan_digest(part.plan), pretrained=config.pretrained,
+            compile_mode=config.compile_mode)
+        for name, part in planned.items()
+        for fold in range(config.folds)
+        for model in selection.models
+        if model.input == "image" or part.dataset.sequences is not None
+    ]
