@@ -20,7 +20,7 @@ from ferbench.leakage.report import Check, LeakageReport
 from ferbench.protocols import FoldPlan
 from ferbench.similarity import DuplicateSearch
 
-__all__ = ["Check", "DuplicateSearch", "LeakageReport", "audit"]
+__all__ = ["Check", "LeakageReport", "audit"]
 
 
 def audit(dataset: Dataset, plan: FoldPlan, search: DuplicateSearch | None = None,
