@@ -25,8 +25,8 @@ import numpy as np
 from PIL import Image
 
 from ferbench.factory import get_dataset
-from ferbench.leakage.duplicates import DuplicateSearch, components, near_pairs
 from ferbench.leakage.planted import KINDS, plant_copies
+from ferbench.similarity import DuplicateSearch, components, near_pairs
 
 
 def planted_recall(images: np.ndarray, n: int, seed: int = 0) -> dict[str, float]:

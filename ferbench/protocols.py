@@ -9,16 +9,13 @@ from __future__ import annotations
 import json
 import warnings
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from ferbench.data import Dataset
 from ferbench.errors import UserError
-
-if TYPE_CHECKING:
-    from ferbench.leakage.duplicates import DuplicateSearch
+from ferbench.similarity import DuplicateSearch, copy_groups
 
 #: Protocol name -> (description, whether it lets one subject or clip reach both sides).
 PROTOCOLS: dict[str, tuple[str, bool]] = {
@@ -180,9 +177,6 @@ def _official(dataset: Dataset, seed: int) -> FoldPlan:
 
 
 def _purged(dataset: Dataset, seed: int, search: DuplicateSearch | None) -> FoldPlan:
-    # Imported here: the leakage package imports this module for FoldPlan.
-    from ferbench.leakage.duplicates import DuplicateSearch, copy_groups
-
     search = search or DuplicateSearch()
     plan = _official(dataset, seed)
     group = copy_groups(dataset.images, search)
@@ -194,8 +188,6 @@ def _purged(dataset: Dataset, seed: int, search: DuplicateSearch | None) -> Fold
 
 def _copy_groups(dataset: Dataset, search: DuplicateSearch | None) -> tuple[np.ndarray, str]:
     """The ``dedup`` protocol's groups: chains of exact or near copies, and how they were found."""
-    from ferbench.leakage.duplicates import DuplicateSearch, copy_groups
-
     search = search or DuplicateSearch()
     return (copy_groups(dataset.images, search),
             f"; groups: chains of exact or near copies (threshold {search.threshold})")

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 import ferbench
-from ferbench.leakage import DuplicateSearch, LeakageReport, audit
-from ferbench.leakage.duplicates import components, near_pairs
+from ferbench.leakage import LeakageReport, audit
 from ferbench.leakage.planted import KINDS, plant_copies
 from ferbench.protocols import HELD_OUT, PURGED, FoldPlan, assign_folds, inner_split
+from ferbench.similarity import DuplicateSearch, components, near_pairs
 from ferbench_datasets.synthetic_faces import generate_faces
 from layouts import SHARED_DATA, pixels
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from ferbench.errors import UserError
 from ferbench.faces import METHODS
-from ferbench.leakage.duplicates import DuplicateSearch
+from ferbench.similarity import DuplicateSearch
 
 
 def _data_dir(text: str) -> tuple[str, Path]:

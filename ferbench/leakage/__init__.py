@@ -1,8 +1,9 @@
 """Where leakage is checked: ``audit`` runs every check of a data set under a fold plan.
 
 One module per family of checks: :mod:`~ferbench.leakage.groups` (subject and sequence
-overlap), :mod:`~ferbench.leakage.duplicates` (exact and near duplicates, label consistency),
-:mod:`~ferbench.leakage.fitting` (statistics fitted on test data). The
+overlap), :mod:`~ferbench.leakage.duplicates` (exact and near duplicates, label consistency,
+found by :mod:`ferbench.similarity`), :mod:`~ferbench.leakage.fitting` (statistics fitted on
+test data). The
 :class:`~ferbench.leakage.report.LeakageReport` they fill is printed by ``ferbench leakage``
 and stored with every run.
 """
@@ -12,13 +13,14 @@ from __future__ import annotations
 import time
 
 from ferbench.data import Dataset
-from ferbench.leakage.duplicates import DuplicateSearch, duplicate_checks
+from ferbench.leakage.duplicates import duplicate_checks
 from ferbench.leakage.fitting import fitted_on_test
 from ferbench.leakage.groups import sequence_overlap, subject_overlap
 from ferbench.leakage.report import Check, LeakageReport
 from ferbench.protocols import FoldPlan
+from ferbench.similarity import DuplicateSearch
 
-__all__ = ["Check", "DuplicateSearch", "LeakageReport", "audit"]
+__all__ = ["Check", "LeakageReport", "audit"]
 
 
 def audit(dataset: Dataset, plan: FoldPlan, search: DuplicateSearch | None = None,

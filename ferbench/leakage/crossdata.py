@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ferbench.data import Dataset
-from ferbench.leakage.duplicates import DuplicateSearch, exact_pairs, near_pairs
+from ferbench.similarity import DuplicateSearch, exact_pairs, near_pairs
 from ferbench.specs import DatasetSpec, ModelSpec
 
 
