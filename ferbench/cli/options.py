@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from ferbench.errors import UserError
-from ferbench.faces import METHODS
 from ferbench.leakage.duplicates import DuplicateSearch
+from ferbench.loading.faces import METHODS
 
 
 def _data_dir(text: str) -> tuple[str, Path]:
