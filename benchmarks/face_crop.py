@@ -21,10 +21,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ferbench import imagecache, imagefiles
-from ferbench.faces import FaceCrop
-from ferbench.faces import detect
-from ferbench.imagefiles import LoadReport, load_images
+from ferbench.loading import FaceCrop, LoadReport, cache, images, load_images
+from ferbench.loading.faces import detect
 
 
 def write_portraits(folder: Path, faces: list[Path], count: int, size: int, seed: int = 0) -> list[tuple]:
@@ -44,17 +42,17 @@ def write_portraits(folder: Path, faces: list[Path], count: int, size: int, seed
 
 def timed_load(paths: list[str], parallel: bool) -> float:
     """Seconds to crop every portrait into an empty cache."""
-    imagecache.clear_memory()
-    saved = imagefiles._PARALLEL_FROM_FACES
-    imagefiles._PARALLEL_FROM_FACES = imagefiles._PARALLEL_FROM_FACES if parallel else len(paths) + 1
+    cache.clear_memory()
+    saved = images._PARALLEL_FROM_FACES
+    images._PARALLEL_FROM_FACES = images._PARALLEL_FROM_FACES if parallel else len(paths) + 1
     try:
-        with tempfile.TemporaryDirectory() as cache:
-            os.environ["FERBENCH_CACHE_DIR"] = cache
+        with tempfile.TemporaryDirectory() as folder:
+            os.environ["FERBENCH_CACHE_DIR"] = folder
             start = time.perf_counter()
             load_images(paths, channels=1, size=(96, 96), report=LoadReport("bench"), face=FaceCrop("detect"))
             return time.perf_counter() - start
     finally:
-        imagefiles._PARALLEL_FROM_FACES = saved
+        images._PARALLEL_FROM_FACES = saved
 
 
 def iou_share(paths: list[str], boxes: list[tuple]) -> float:

@@ -55,6 +55,8 @@ def ferbench_datasets() -> list[DatasetSpec]:
 
     Declare ``has_subjects``/``has_sequences``, ``image_size``, ``channels`` and the citation
     and licence, so ``ferbench list datasets`` can show them before anything is loaded.
+    :mod:`ferbench.loading` holds the helpers to write ``load`` with (decoding, the image cache,
+    class folders, counted skips, face crops), the same ones ferbench's own loaders use.
     """
 
 

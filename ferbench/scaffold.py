@@ -95,10 +95,13 @@ def test_{module}_runs_on_the_synthetic_set(tmp_path):
 _DATASET = '''\
 """{name}: a ferbench data set plugin. Adapt ``load`` to your files.
 
-This skeleton reads ``ROOT/<class>/<subject>_<anything>.png`` (class folders named with
-ferbench's vocabulary: {emotions}), taking the subject from the file name so that
-the default ``subject`` protocol keeps each person on one side of every fold. See
-``ferbench/hookspecs.py`` (``ferbench_datasets``) for the whole contract.
+This skeleton reads ``ROOT/<class>/<subject>_<anything>.png`` (or another image format; class
+folders named with ferbench's vocabulary: {emotions}; or a common alias such as happy, angry,
+sad), taking the subject from the file name so that the default ``subject`` protocol keeps each
+person on one side of every fold. The helpers come from ``ferbench.loading``, whose docstring
+is the loader author's manual: they decode each file once into the image cache, convert and
+resize it, and count what they skip in the data set's notes. See ``ferbench/hookspecs.py``
+(``ferbench_datasets``) for the whole contract.
 """
 
 from __future__ import annotations
@@ -106,32 +109,25 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 import ferbench
-from ferbench.data import EMOTIONS, Dataset
-from ferbench.errors import UserError
+from ferbench.data import Dataset
+from ferbench.loading import LoadReport, build_dataset, folder_tree
 from ferbench.specs import DatasetSpec
 
 NAME = "{name}"
 SIZE = 48
 
 
-def load(root: Path) -> Dataset:
-    """Every ``ROOT/<class>/*.png``, as grey SIZE×SIZE images."""
+def load(root: Path, strict: bool = False, verify: bool = False) -> Dataset:
+    """Every ``ROOT/<class>/<image>``, as grey SIZE×SIZE images. ``strict`` turns skipped files
+    into errors; ``verify`` checks the image cache against the files' contents."""
     root = Path(root)
-    files = sorted(p for p in root.glob("*/*.png") if p.parent.name in EMOTIONS)
-    if not files:
-        raise UserError(f"{{root}} holds no <class>/<image>.png files with class folders named from "
-                        f"{{', '.join(EMOTIONS)}}; check --data-dir {{NAME}}=PATH.")
-    classes = tuple(c for c in EMOTIONS if any(p.parent.name == c for p in files))
-    images = np.stack([np.asarray(Image.open(p).convert("L").resize((SIZE, SIZE)))[..., None] for p in files])
-    return Dataset(
-        name=NAME, classes=classes, images=images,
-        labels=np.array([classes.index(p.parent.name) for p in files], dtype=np.int64),
-        paths=[str(p.relative_to(root)) for p in files],
-        subjects=np.array([p.stem.split("_")[0] for p in files]),
-    )
+    report = LoadReport(NAME, strict)
+    classes, files, labels = folder_tree(root, NAME, report)
+    subjects = [path.stem.split("_")[0] for path in files]
+    return build_dataset(NAME, classes, files, root, {{"labels": np.array(labels), "subjects": subjects}},
+                         channels=1, size=(SIZE, SIZE), report=report, verify=verify)
 
 
 @ferbench.hookimpl

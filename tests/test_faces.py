@@ -13,15 +13,13 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from ferbench import imagecache
 from ferbench.cli import config
 from ferbench.cli.run import _run_parser
 from ferbench.errors import UserError
-from ferbench.faces import FaceCrop, face_crop
-from ferbench.faces import crop as facecrop
-from ferbench.faces import detect
-from ferbench.faces.landmarks import LandmarksError, read_landmarks
 from ferbench.factory import get_dataset
+from ferbench.loading import FaceCrop, LandmarksError, cache, face_crop, read_landmarks
+from ferbench.loading.faces import crop as facecrop
+from ferbench.loading.faces import detect
 
 from layouts import (
     SHARED_DATA, ckplus48, ckplus_faces, draw_face, face_points, write_16bit, write_image, write_landmarks,
@@ -168,7 +166,7 @@ def test_crops_are_cached_under_their_settings(tmp_path, stand_in):
     stand_in.default = [(40, 20, 60, 60)]
     first = get_dataset("imagefolder", root, face_crop="detect")
     assert stand_in.calls == 2
-    imagecache.clear_memory()
+    cache.clear_memory()
     again = get_dataset("imagefolder", root, face_crop="detect")
     assert stand_in.calls == 2  # same settings: read back from the cache, not cropped again
     np.testing.assert_array_equal(first.images, again.images)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import sys
 import pytest
 
 from ferbench.scaffold import scaffold
+from layouts import write_image
 
 
 def _run(*command, env=None) -> subprocess.CompletedProcess:
@@ -42,3 +44,20 @@ def test_new_refuses_to_overwrite_and_checks_names(cli, tmp_path):
     assert (target / "ferbench_my_net" / "__init__.py").read_text() == "# mine\n"
     assert "model name must start with a letter" in " ".join(cli("new", "model", "../x", "--dir", tmp_path)[2].split())
     assert "a metric name becomes a result column" in " ".join(cli("new", "metric", "my-score", "--dir", tmp_path)[2].split())
+
+
+def test_scaffolded_dataset_loader_is_written_with_ferbench_loading(tmp_path):
+    target = scaffold("dataset", "my-faces", tmp_path)
+    source = target / "ferbench_my_faces" / "__init__.py"
+    assert "from ferbench.loading import" in source.read_text()
+    spec = importlib.util.spec_from_file_location("ferbench_my_faces_scaffolded", source)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for subject in ("S1", "S2"):
+        for folder in ("happy", "sadness"):
+            write_image(tmp_path / "data" / folder / f"{subject}_0.png", size=(64, 64))
+    (tmp_path / "data" / "happy" / "readme.txt").write_text("not an image")
+    data = module.load(tmp_path / "data")
+    assert data.classes == ("happiness", "sadness") and data.images.shape == (4, 48, 48, 1)
+    assert sorted(set(data.subjects)) == ["S1", "S2"]
+    assert any("not an image file" in note for note in data.notes)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ferbench.errors import UserError
-from ferbench.faces import METHODS
+from ferbench.loading.faces import METHODS
 from ferbench.similarity import DuplicateSearch
 
 

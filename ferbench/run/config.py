@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ferbench.errors import UserError
-from ferbench.leakage.duplicates import DuplicateSearch
+from ferbench.similarity import DuplicateSearch
 from ferbench.protocols import OFFICIAL, check_protocol
 from ferbench.specs import COMPILE_MODES
 

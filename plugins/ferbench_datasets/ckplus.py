@@ -21,17 +21,18 @@ OpenCV), and is counted. CK+48 is already cropped (default ``face_crop="none"``)
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 
 from ferbench.data import EMOTIONS, Dataset
 from ferbench.errors import UserError
-from ferbench.faces import face_crop as face_settings
-from ferbench.faces.landmarks import LandmarksError, read_landmarks
-from ferbench.imagefiles import (
-    LoadReport, build_dataset, ck_name, folder_tree, image_files, parse_size, require_dir,
+from ferbench.loading import (
+    LandmarksError, LoadReport, build_dataset, folder_tree, image_files, parse_size, read_landmarks,
+    require_dir,
 )
+from ferbench.loading import face_crop as face_settings
 from ferbench.specs import DatasetSpec, PublishedResult
 
 NAME = "ckplus"
@@ -39,6 +40,15 @@ CODES = ("neutral", "anger", "contempt", "disgust", "fear", "happiness", "sadnes
 EXPRESSIONS = tuple(c for c in EMOTIONS if c != "neutral")
 #: Output size of cropped faces when ``image_size`` is not given: CK+48's.
 FACE_SIZE = (48, 48)
+_CK_NAME = re.compile(r"^(S\d{3})_(\d{3})_(\d{8})$")
+
+
+def ck_name(stem: str) -> tuple[str, str, int] | None:
+    """(subject, sequence, frame) from a CK+ file stem like ``S010_004_00000017``, else None."""
+    match = _CK_NAME.match(stem)
+    if not match:
+        return None
+    return match[1], f"{match[1]}_{match[2]}", int(match[3])
 
 
 def load(root: Path, apex_frames: int = 3, neutral_first: bool = False, clips: bool = False,
@@ -54,7 +64,7 @@ def load(root: Path, apex_frames: int = 3, neutral_first: bool = False, clips: b
     None keeps the most common size (48×48 for cropped faces). ``face_crop`` is ``landmarks``,
     ``detect`` or ``none`` (default: landmarks for the original release, none for CK+48), with
     ``face_margin``, ``face_align`` and ``no_face`` (``keep`` the full frame or ``skip`` it) as
-    in :class:`ferbench.faces.FaceCrop`. ``strict`` turns skipped files into errors;
+    in :class:`ferbench.loading.FaceCrop`. ``strict`` turns skipped files into errors;
     ``verify`` checks the image cache against file contents.
     """
     root = Path(root)

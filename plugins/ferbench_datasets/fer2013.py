@@ -19,10 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ferbench import imagecache
 from ferbench.data import EMOTIONS, Dataset
 from ferbench.errors import UserError
-from ferbench.imagefiles import LoadReport, build_dataset, folder_tree
+from ferbench.loading import LoadReport, build_dataset, cache, folder_tree
 from ferbench.specs import DatasetSpec, PublishedResult
 
 NAME = "fer2013"
@@ -75,11 +74,11 @@ def _parse_csv(csv: Path) -> tuple[np.ndarray, dict]:
 
 
 def _load_csv(csv: Path, report: LoadReport, verify: bool) -> Dataset:
-    key = imagecache.cache_key([csv], {"layout": "fer2013.csv"})
-    hit = imagecache.lookup(key, [csv], verify=verify)
+    key = cache.cache_key([csv], {"layout": "fer2013.csv"})
+    hit = cache.lookup(key, [csv], verify=verify)
     if hit is None:
         hit = _parse_csv(csv)
-        imagecache.store(key, hit[0], {**hit[1], "digests": imagecache.content_digests([csv])})
+        cache.store(key, hit[0], {**hit[1], "digests": cache.content_digests([csv])})
     images, meta = hit
     for line, reason in meta["bad"]:
         report.skip(f"bad line ({reason})", f"{csv.name}, line {line}", "Fix or delete the line")

@@ -42,7 +42,7 @@ import pandas as pd
 
 from ferbench.data import EMOTIONS, Dataset
 from ferbench.errors import UserError
-from ferbench.imagefiles import LoadReport, build_dataset, require_dir
+from ferbench.loading import LoadReport, build_dataset, require_dir
 from ferbench.specs import DatasetSpec, PublishedResult
 
 NAME = "ferplus"

@@ -23,8 +23,8 @@ import numpy as np
 
 from ferbench.data import Dataset
 from ferbench.errors import UserError
-from ferbench.faces import face_crop as face_settings
-from ferbench.imagefiles import LoadReport, build_dataset, check_channels, folder_tree, parse_size
+from ferbench.loading import LoadReport, build_dataset, check_channels, folder_tree, parse_size
+from ferbench.loading import face_crop as face_settings
 from ferbench.specs import DatasetSpec
 
 NAME = "imagefolder"
@@ -53,7 +53,7 @@ def load(root: Path, classes: Mapping[str, str] | None = None, subject_regex: st
     """Load every image of ``root/<class>/`` (see the module docstring for the options).
 
     ``face_crop`` is ``none`` or ``detect`` (with ``face_margin`` and ``no_face``: ``keep`` the
-    full frame or ``skip`` it, as in :class:`ferbench.faces.FaceCrop`). ``strict`` turns skipped
+    full frame or ``skip`` it, as in :class:`ferbench.loading.FaceCrop`). ``strict`` turns skipped
     files into errors; ``verify`` checks the image cache against file contents.
     """
     root = Path(root)

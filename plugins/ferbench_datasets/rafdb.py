@@ -17,7 +17,7 @@ import numpy as np
 
 from ferbench.data import EMOTIONS, Dataset
 from ferbench.errors import UserError
-from ferbench.imagefiles import LoadReport, build_dataset, parse_size, require_dir
+from ferbench.loading import LoadReport, build_dataset, parse_size, require_dir
 from ferbench.specs import DatasetSpec, PublishedResult
 
 NAME = "rafdb"

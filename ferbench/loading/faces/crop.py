@@ -18,8 +18,8 @@ import numpy as np
 from PIL import Image
 
 from ferbench.errors import UserError
-from ferbench.faces import detect
-from ferbench.faces.landmarks import eye_centres
+from ferbench.loading.faces import detect
+from ferbench.loading.faces.landmarks import eye_centres
 
 METHODS = ("none", "landmarks", "detect")
 NO_FACE = ("keep", "skip")

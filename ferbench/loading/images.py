@@ -1,33 +1,29 @@
-"""Reading image files into uint8 arrays, and what the data set loaders share.
+"""Decoding image files into uint8 arrays, and a Dataset from them.
 
-Every loader hands a list of files to :func:`load_images`, which decodes each file once
-(through :mod:`ferbench.imagecache`), converts it to the data set's channels and size, and
-records what it had to do in a :class:`LoadReport`:
+A loader hands its list of files to :func:`build_dataset` (or :func:`load_images` for the
+arrays alone), which decodes each file once (through :mod:`ferbench.loading.cache`), converts
+it to the data set's channels and size, and records what it had to do in the loader's
+:class:`~ferbench.loading.report.LoadReport`:
 
 - a zero-byte, truncated, corrupt or missing file is a counted *skip* (an error naming the file
   with ``strict=True``);
 - a palette, RGBA, 16-bit or other-mode image is converted (16-bit values are scaled, not
   clipped) and counted once per kind;
 - an image of another size is resized (bilinear, with antialiasing) and counted once per size;
-- with a :class:`~ferbench.faces.FaceCrop`, the face is cropped first (by landmarks or by
-  detection, see :mod:`ferbench.faces.crop`) and each outcome is counted: cropped by landmarks,
-  by detection, fell back to detection, no face found, several faces.
-
-The report becomes the Dataset's ``notes`` and one log line per kind on the ``ferbench.data``
-logger, e.g. ``ferplus: skipped 2 files (zero-byte: a.png, b.png)``.
+- with a :class:`~ferbench.loading.faces.FaceCrop`, the face is cropped first (by landmarks or
+  by detection, see :mod:`ferbench.loading.faces.crop`) and each outcome is counted: cropped by
+  landmarks, by detection, fell back to detection, no face found, several faces.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import logging
 import mmap
 import multiprocessing
 import os
-import re
 import sys
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,26 +31,15 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ferbench import imagecache
-from ferbench.data import EMOTIONS, Dataset
+from ferbench.data import Dataset
 from ferbench.errors import UserError
-from ferbench.faces import FaceCrop
-from ferbench.faces import crop as facecrop
-from ferbench.faces import detect as facedetect
+from ferbench.loading import cache
+from ferbench.loading.faces import FaceCrop
+from ferbench.loading.faces import crop as facecrop
+from ferbench.loading.faces import detect as facedetect
+from ferbench.loading.folders import relative_path
+from ferbench.loading.report import LoadReport
 
-log = logging.getLogger("ferbench.data")
-
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp",
-                            ".pgm", ".ppm", ".pnm"})
-#: Files an OS or a file manager leaves in folders; never data, so passed over.
-JUNK_FILES = frozenset({"thumbs.db", "desktop.ini"})
-#: Folder names that data sets and users commonly give to the canonical classes.
-ALIASES: Mapping[str, str] = {
-    **{name: name for name in EMOTIONS},
-    "happy": "happiness", "joy": "happiness", "angry": "anger", "sad": "sadness",
-    "surprised": "surprise", "fearful": "fear", "afraid": "fear", "disgusted": "disgust",
-    "contemptuous": "contempt", "calm": "neutral",
-}
 _MODE_NAMES = {"P": "palette", "PA": "palette+alpha", "RGBA": "RGBA", "LA": "grayscale+alpha",
                "1": "1-bit", "RGB": "RGB", "L": "grayscale", "CMYK": "CMYK", "F": "float"}
 _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
@@ -66,88 +51,6 @@ _PARALLEL_MAX_PIXELS = 64 * 64   # values per image (H × W × C)
 # Cropping faces costs far more than moving the crop out (a full frame is decoded and, for
 # detection, searched), so it is spread over the cores from a few dozen files.
 _PARALLEL_FROM_FACES = 32
-
-
-class LoadReport:
-    """What a loader skipped, converted and dropped, with counts.
-
-    ``strict=True`` turns each skip into a :class:`~ferbench.errors.UserError` naming the file.
-    Conversions and label-rule drops are not skips: they are reported, never errors.
-    """
-
-    def __init__(self, dataset: str, strict: bool = False):
-        self.dataset = dataset
-        self.strict = strict
-        self.skipped: dict[str, list[str]] = defaultdict(list)
-        self.converted: Counter[str] = Counter()
-        self.resized: Counter[str] = Counter()
-        self.resized_to = ""
-        self.dropped: Counter[str] = Counter()
-        self.faces: Counter[str] = Counter()
-        self.face_settings = ""
-        self.extra: list[str] = []
-
-    def skip(self, reason: str, item: str, fix: str = "") -> None:
-        """Count ``item`` (a file, or ``file, line N``) as skipped for ``reason``."""
-        if self.strict:
-            raise UserError(
-                f"data set {self.dataset!r}: {item}: {reason}. "
-                f"{fix or 'Fix or remove it'}, or leave out --strict (strict=False) to skip "
-                "such items and count them."
-            )
-        self.skipped[reason].append(item)
-
-    def convert(self, kind: str, count: int = 1) -> None:
-        """Count a conversion, e.g. ``"RGBA images to grayscale"``."""
-        self.converted[kind] += count
-
-    def drop(self, reason: str, count: int) -> None:
-        """Count samples a labelling rule drops (not an error, even with ``strict``)."""
-        if count:
-            self.dropped[reason] += count
-
-    def note(self, text: str) -> None:
-        """A free-form line for the notes and the log."""
-        self.extra.append(text)
-
-    @property
-    def n_skipped(self) -> int:
-        """Items skipped, all reasons together."""
-        return sum(map(len, self.skipped.values()))
-
-    def lines(self) -> tuple[str, ...]:
-        """One line per kind of event, in a stable order."""
-        out = []
-        for reason, items in self.skipped.items():
-            shown = ", ".join(items[:5]) + (f", … ({len(items) - 5} more)" if len(items) > 5 else "")
-            out.append(f"skipped {_plural(len(items), 'item' if 'line' in reason else 'file')} "
-                       f"({reason}: {shown})")
-        for kind, count in self.converted.items():
-            out.append(f"converted {count} {kind}")
-        if self.resized:
-            sizes = ", ".join(f"{size}: {count}" for size, count in sorted(self.resized.items()))
-            out.append(f"resized {_plural(sum(self.resized.values()), 'image')} to "
-                       f"{self.resized_to} (from {sizes})")
-        if self.face_settings:
-            out.append(f"face crop ({self.face_settings}): " + self.face_counts())
-        for reason, count in self.dropped.items():
-            out.append(f"dropped {_plural(count, 'sample')} ({reason})")
-        return tuple(out + self.extra)
-
-    def face_counts(self) -> str:
-        """How many images had each face-crop outcome, e.g. ``970 cropped by landmarks, ...``."""
-        shown = [key for key in facecrop.OUTCOMES if key != "several" or self.faces[key]]
-        return ", ".join(f"{self.faces[key]} {facecrop.OUTCOMES[key]}" for key in shown)
-
-    def log(self) -> None:
-        """Log every line on the ``ferbench.data`` logger (skips as warnings)."""
-        for line in self.lines():
-            level = logging.WARNING if line.startswith("skipped") else logging.INFO
-            log.log(level, "%s: %s", self.dataset, line)
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _to_array(image: Image.Image, channels: int) -> tuple[np.ndarray, str | None]:
@@ -175,7 +78,7 @@ def decode_file(path: str | Path, channels: int, size: tuple[int, int] | None,
     face (by ``points``, its landmarks, where given) before resizing to ``size``.
 
     Events are ``("skip", reason)``, ``("convert", kind)``, ``("resize", "WxH")``,
-    ``("face", outcome)`` (see :data:`ferbench.faces.crop.OUTCOMES`) or ``("drop", reason)``.
+    ``("face", outcome)`` (see :data:`ferbench.loading.faces.crop.OUTCOMES`) or ``("drop", reason)``.
     """
     try:
         data = Path(path).read_bytes()
@@ -183,7 +86,7 @@ def decode_file(path: str | Path, channels: int, size: tuple[int, int] | None,
         return None, [("skip", "missing")], ""
     except OSError as error:
         return None, [("skip", f"unreadable: {error.strerror or error}")], ""
-    digest = imagecache.file_digest(data)
+    digest = cache.file_digest(data)
     if not data:
         return None, [("skip", "zero-byte")], digest
     events = []
@@ -300,8 +203,8 @@ def load_images(paths: Sequence[str | Path], *, channels: int, size: tuple[int, 
         options["face"] = face.to_dict()
         options["landmarks"] = _points_digest(points)
         report.face_settings = face.describe(size)
-    key = imagecache.cache_key(paths, options)
-    hit = imagecache.lookup(key, paths, verify=verify)
+    key = cache.cache_key(paths, options)
+    hit = cache.lookup(key, paths, verify=verify)
     if hit is not None:
         images, meta = hit
     else:
@@ -318,7 +221,7 @@ def load_images(paths: Sequence[str | Path], *, channels: int, size: tuple[int, 
         images = images if ok.all() else images[ok]
         meta = {"events": {str(i): ev for i, (_, ev, _) in enumerate(decoded) if ev},
                 "digests": [digest for _, _, digest in decoded], "size": list(target)}
-        imagecache.store(key, images, meta)
+        cache.store(key, images, meta)
     names = list(labels) if labels is not None else given
     decoded_sorted = np.ones(len(paths), dtype=bool)
     for position, events in sorted(meta["events"].items(), key=lambda item: int(item[0])):
@@ -362,7 +265,7 @@ def build_dataset(name: str, classes: Sequence[str], paths: Sequence[str | Path]
     (every path is decoded, so that one cache entry serves every labelling of the same files).
     Paths are stored relative to ``root``. ``face`` and ``landmarks`` crop faces (see
     :func:`load_images`); the settings and counts become the Dataset's ``face_crop``."""
-    shown = [_relative(p, root) for p in paths]
+    shown = [relative_path(p, root) for p in paths]
     images, decoded = load_images(paths, channels=channels, size=size, report=report,
                                   verify=verify, labels=shown, face=face, landmarks=landmarks)
     if not decoded.any():
@@ -376,108 +279,6 @@ def build_dataset(name: str, classes: Sequence[str], paths: Sequence[str | Path]
     return Dataset(name=name, classes=tuple(classes), images=images[rows[decoded]],
                    paths=np.asarray(shown, dtype=object)[rows], notes=report.lines(),
                    face_crop=provenance, **cut)
-
-
-def _relative(path: str | Path, root: Path) -> str:
-    try:
-        return Path(path).relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
-
-
-def require_dir(path: Path, dataset: str, what: str) -> Path:
-    """``path`` if it is a folder, else a UserError saying what was expected there."""
-    if not path.is_dir():
-        raise UserError(f"data set {dataset!r}: folder {path} not found; expected {what}. "
-                        f"Check --data-dir {dataset}=PATH.")
-    return path
-
-
-def image_files(folder: Path, report: LoadReport, root: Path | None = None) -> list[Path]:
-    """The image files directly in ``folder``, sorted by name; other files are counted skips,
-    named relative to ``root`` (hidden files and OS junk such as Thumbs.db are passed over)."""
-    out = []
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or path.name.lower() in JUNK_FILES:
-            continue
-        if path.is_dir():
-            report.skip("a folder where image files were expected", _relative(path, root or folder),
-                        "Move it out of the image folder")
-        elif path.suffix.lower() in IMAGE_SUFFIXES:
-            out.append(path)
-        else:
-            report.skip("not an image file (by its extension)", _relative(path, root or folder),
-                        "Remove it from the image folder")
-    return out
-
-
-def class_folders(root: Path, dataset: str, mapping: Mapping[str, str] | None = None,
-                  option: str = "classes") -> dict[str, str]:
-    """Map each class folder under ``root`` to a canonical class name.
-
-    ``mapping`` (folder name -> canonical name) comes first, then :data:`ALIASES`
-    (case-insensitive). An unknown folder is a UserError saying how to map it.
-    """
-    require_dir(root, dataset, "one folder per class")
-    folders = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not folders:
-        raise UserError(f"data set {dataset!r}: {root} has no class folders; expected "
-                        f"<class>/<image> (e.g. {root}/happy/0001.png).")
-    mapping = dict(mapping or {})
-    bad_targets = sorted({v for v in mapping.values() if v not in EMOTIONS})
-    if bad_targets:
-        raise UserError(f"data set {dataset!r}: option {option} maps onto {bad_targets}, which are "
-                        f"not canonical class names; use names from {', '.join(EMOTIONS)}.")
-    out, unknown = {}, []
-    for folder in folders:
-        canonical = mapping.get(folder) or ALIASES.get(folder.lower())
-        if canonical is None:
-            unknown.append(folder)
-        else:
-            out[folder] = canonical
-    if unknown:
-        example = ", ".join(f"'{f}': 'anger'" for f in unknown[:2])
-        raise UserError(
-            f"data set {dataset!r}: class folder(s) {unknown} in {root} are not canonical class "
-            f"names ({', '.join(EMOTIONS)}) or a known alias. Map them with the option "
-            f"{option}={{{example}}} (command line: --dataset-option \"{dataset}.{option}={{{example}}}\"), "
-            "or move the folder(s) out."
-        )
-    doubled = sorted({c for c in out.values() if list(out.values()).count(c) > 1})
-    if doubled:
-        raise UserError(f"data set {dataset!r}: several folders map onto {doubled} "
-                        f"({ {f: c for f, c in out.items() if c in doubled} }); map each class once.")
-    return out
-
-
-def folder_tree(root: Path, dataset: str, report: LoadReport,
-                mapping: Mapping[str, str] | None = None) -> tuple[tuple[str, ...], list[Path], list[int]]:
-    """Read a ``<class>/<image>`` tree: (classes in canonical order, files, label per file).
-
-    An empty class folder is a UserError (its class would have no samples).
-    """
-    folders = class_folders(root, dataset, mapping)
-    classes = tuple(c for c in EMOTIONS if c in folders.values())
-    files, labels = [], []
-    for folder, canonical in folders.items():
-        found = image_files(root / folder, report, root)
-        if not found:
-            raise UserError(f"data set {dataset!r}: class folder {root / folder} has no images; "
-                            "add its images or remove the folder.")
-        files += found
-        labels += [classes.index(canonical)] * len(found)
-    return classes, files, labels
-
-
-_CK_NAME = re.compile(r"^(S\d{3})_(\d{3})_(\d{8})$")
-
-
-def ck_name(stem: str) -> tuple[str, str, int] | None:
-    """(subject, sequence, frame) from a CK+ file stem like ``S010_004_00000017``, else None."""
-    match = _CK_NAME.match(stem)
-    if not match:
-        return None
-    return match[1], f"{match[1]}_{match[2]}", int(match[3])
 
 
 def parse_size(image_size: int | Sequence[int] | None, dataset: str) -> tuple[int, int] | None:

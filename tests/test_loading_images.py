@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from ferbench import UserError
-from ferbench.imagefiles import LoadReport, class_folders, load_images
+from ferbench.loading import LoadReport, class_folders, load_images
 from layouts import pixels, truncate, write_16bit, write_image
 
 

@@ -6,8 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ferbench import imagecache, imagefiles
-from ferbench.imagefiles import LoadReport, load_images
+from ferbench.loading import LoadReport, load_images
+from ferbench.loading import cache as image_cache
+from ferbench.loading import images as decoding
 from layouts import write_image
 
 
@@ -15,22 +16,22 @@ from layouts import write_image
 def cache(tmp_path, monkeypatch):
     folder = tmp_path / "cache"
     monkeypatch.setenv("FERBENCH_CACHE_DIR", str(folder))
-    imagecache.clear_memory()
+    image_cache.clear_memory()
     yield folder
-    imagecache.clear_memory()
+    image_cache.clear_memory()
 
 
 @pytest.fixture
 def decodes(monkeypatch):
     """Counts the files actually decoded."""
     calls = []
-    real = imagefiles._decode_all
+    real = decoding._decode_all
 
     def counting(paths, channels, size, *face):
         calls.extend(paths)
         return real(paths, channels, size, *face)
 
-    monkeypatch.setattr(imagefiles, "_decode_all", counting)
+    monkeypatch.setattr(decoding, "_decode_all", counting)
     return calls
 
 
@@ -47,7 +48,7 @@ def test_second_load_decodes_nothing_from_memory_or_disk(tmp_path, cache, decode
     first, _ = _load(paths)
     assert len(decodes) == 4
     again, _ = _load(paths)
-    imagecache.clear_memory()  # a new process: only the disk entry is left
+    image_cache.clear_memory()  # a new process: only the disk entry is left
     from_disk, _ = _load(paths)
     assert len(decodes) == 4
     np.testing.assert_array_equal(first, again)
@@ -98,7 +99,7 @@ def test_skips_are_remembered_with_the_images(tmp_path, cache, decodes):
     empty = tmp_path / "img" / "empty.png"
     empty.write_bytes(b"")
     _load([*paths, empty])
-    imagecache.clear_memory()
+    image_cache.clear_memory()
     report = LoadReport("t")
     images, kept = load_images([*paths, empty], channels=1, size=(48, 48), report=report)
     assert len(decodes) == 3 and kept.tolist() == [True, True, False]
@@ -109,7 +110,7 @@ def test_unwritable_cache_folder_warns_and_still_loads(tmp_path, monkeypatch, ca
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("FERBENCH_CACHE_DIR", str(blocker))
-    imagecache.clear_memory()
+    image_cache.clear_memory()
     images, _ = _load(_files(tmp_path, 2))
     assert len(images) == 2 and "cannot write" in caplog.text
 
@@ -118,6 +119,6 @@ def test_cache_folder_defaults_to_the_user_cache(monkeypatch, tmp_path):
     monkeypatch.delenv("FERBENCH_CACHE_DIR", raising=False)
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
-    assert imagecache.cache_dir() == Path(tmp_path) / ".cache" / "ferbench"
+    assert image_cache.cache_dir() == Path(tmp_path) / ".cache" / "ferbench"
     monkeypatch.setenv("FERBENCH_CACHE_DIR", str(tmp_path / "elsewhere"))
-    assert imagecache.cache_dir() == tmp_path / "elsewhere"
+    assert image_cache.cache_dir() == tmp_path / "elsewhere"
