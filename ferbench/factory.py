@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
+from typing import TYPE_CHECKING, Any
 
 from ferbench.data import Dataset
 from ferbench.errors import UserError
 from ferbench.registry import get_registry
 from ferbench.specs import ModelSpec
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 def get_dataset(name: str, root: str | Path | None = None, **options: Any) -> Dataset:
@@ -119,6 +118,11 @@ def _recurrent_flops(module: nn.RNNBase, batch: int, steps: int) -> int:
 def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     """Forward FLOPs (2 per multiply-add) of ``model`` on one zero input of ``input_shape``
     (batch dimension included), in eval mode; recurrent layers counted from their shapes."""
+    # Imported here: loading data through this module needs no torch.
+    import torch
+    from torch import nn
+    from torch.utils.flop_counter import FlopCounterMode
+
     recurrent = 0
 
     def count(module, args, _output):

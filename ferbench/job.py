@@ -11,12 +11,18 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
+
+import numpy as np
 
 from ferbench.specs import Recipe
 
-if TYPE_CHECKING:
-    from ferbench.protocols import FoldPlan
+
+class Assignment(Protocol):
+    """What a plan digest is made of (a :class:`ferbench.protocols.FoldPlan` has both)."""
+
+    fingerprint: str
+    test_fold: np.ndarray
 
 
 def derive_seed(*parts: object) -> int:
@@ -34,7 +40,7 @@ def plan_key(dataset: str, protocol: str, k: int, seed: int) -> str:
     return f"{dataset}-{protocol}-k{k}-s{seed}"
 
 
-def plan_digest(plan: FoldPlan) -> str:
+def plan_digest(plan: Assignment) -> str:
     """SHA-256 of a fold plan's assignment and data set fingerprint."""
     digest = hashlib.sha256(plan.fingerprint.encode())
     digest.update(plan.test_fold.astype("<i8").tobytes())

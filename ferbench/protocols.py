@@ -15,6 +15,7 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from ferbench.data import Dataset
 from ferbench.errors import UserError
+from ferbench.job import plan_key
 from ferbench.similarity import DuplicateSearch, copy_groups
 
 #: Protocol name -> (description, whether it lets one subject or clip reach both sides).
@@ -82,7 +83,7 @@ class FoldPlan:
     @property
     def key(self) -> str:
         """File-name stem that identifies this plan in a run directory."""
-        return f"{self.dataset}-{self.protocol}-k{self.k}-s{self.seed}"
+        return plan_key(self.dataset, self.protocol, self.k, self.seed)
 
     @property
     def official(self) -> bool:

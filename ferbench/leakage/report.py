@@ -11,6 +11,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ferbench.job import plan_key
+
 #: Check statuses: ``pass`` (nothing found), ``leak`` / ``warn`` (found), ``not checked``.
 STATUSES = ("pass", "leak", "warn", "not checked")
 #: The checks that find copies of test images outside their test part.
@@ -75,7 +77,7 @@ class LeakageReport:
     @property
     def key(self) -> str:
         """File-name stem, the same as the fold plan's."""
-        return f"{self.dataset}-{self.protocol}-k{self.folds}-s{self.seed}"
+        return plan_key(self.dataset, self.protocol, self.folds, self.seed)
 
     def check(self, name: str) -> Check:
         """The check called ``name``."""
