@@ -1,0 +1,39 @@
+"""The published boards are what ``ferbench report`` makes of their committed run directories:
+each is regenerated from ``leaderboards/<board>/run`` and compared with the committed files."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from ferbench.report import build_report
+
+BOARDS = Path(__file__).resolve().parents[1] / "leaderboards"
+#: The one line that differs between two reports of the same results: when it was generated.
+GENERATED = re.compile(r"Generated \S+ by ferbench")
+
+
+def _boards() -> list:
+    marks = {"ckplus48": [pytest.mark.slow]}  # about half a minute: ten folds of eight models, three plans
+    return [pytest.param(p.name, marks=marks.get(p.name, [])) for p in sorted(BOARDS.iterdir())
+            if (p / "run").is_dir()]
+
+
+@pytest.mark.parametrize("board", _boards())
+def test_a_committed_board_is_reproduced_from_its_run_directory(board, tmp_path, monkeypatch):
+    folder = BOARDS / board
+    monkeypatch.chdir(BOARDS.parent)  # the page names its run directory as the README's command does
+    outcome = build_report([Path("leaderboards") / board / "run"], tmp_path, html_figures="link")
+    written = {path.relative_to(tmp_path).as_posix() for path in outcome.files}
+    committed = {path.relative_to(folder).as_posix() for path in folder.rglob("*")
+                 if path.is_file() and "run" not in path.relative_to(folder).parts[:1] and path.name != "README.md"}
+    assert written == committed
+    for name in sorted(written):
+        if name.endswith(".png"):
+            continue  # the figures' pixels depend on the fonts installed; their names are compared above
+        new, old = (tmp_path / name).read_text(), (folder / name).read_text()
+        if name == "index.html":
+            new, old = GENERATED.sub("Generated", new), GENERATED.sub("Generated", old)
+        assert new == old, f"{board}/{name} differs from what `ferbench report` makes of {board}/run"
