@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import textwrap
 from pathlib import Path
 
@@ -66,6 +67,17 @@ def make_dataset(n_subjects: int = 6, per_subject: int = 6, n_classes: int = 3, 
         subjects=subject if subjects else None,
         sequences=sequence if subjects else None,
     )
+
+
+def unpadded(markdown: str) -> str:
+    """``markdown`` with the padding around its table cells taken out: ``| a | b |`` whatever the
+    column widths."""
+    lines = []
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            line = "| " + " | ".join(cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]) + " |"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def install_plugin(site: Path, dist: str, module: str, source: str, entry_name: str | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import os
@@ -13,9 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rich.cells import cell_len
+from rich.console import Console
 
 import ferbench
-from ferbench.registry import reset_registry
+from ferbench.cli import list as list_command
+from ferbench.registry import get_registry, reset_registry
 
 from conftest import install_plugin
 from test_registry import THIRD_PARTY
@@ -46,14 +50,32 @@ def test_list_shows_builtins(cli):
         assert name in out
 
 
+@pytest.mark.parametrize("what", list_command.WHAT)
+def test_list_tables_fit_an_80_column_terminal_and_wide_shows_every_column(what):
+    registry = get_registry()
+    console = Console(width=80, record=True, file=io.StringIO())
+    (table,) = list_command.tables(registry, what)
+    console.print(table)
+    lines = console.export_text().splitlines()
+    assert max(map(cell_len, lines)) <= 80, "\n".join(lines)
+    top, rule = (next(n for n, line in enumerate(lines) if line.startswith(c)) for c in "┏┡")
+    assert rule == top + 2, "\n".join(lines)  # every header on one line: no column is a sliver
+    names = ([p.name for p in registry.plugins] if what == "plugins"
+             else registry.names(what.removesuffix("s")))
+    first = [line.split("│")[1].strip() for line in lines if line.startswith("│")]
+    assert set(names) <= set(first), "\n".join(lines)  # each name whole on one line
+    (wide,) = list_command.tables(registry, what, wide=True)
+    assert len(wide.columns) >= len(table.columns) and (what == "plugins" or len(wide.columns) > len(table.columns))
+
+
 def test_third_party_plugin_is_listed_and_runs(cli, tmp_path, monkeypatch):
     site = tmp_path / "site"
     site.mkdir()
     monkeypatch.syspath_prepend(str(site))
     install_plugin(site, "acme-fer", "acme_fer", THIRD_PARTY)
     reset_registry()
-    status, out, _ = cli("list", "models")
-    assert status == 0 and "acme-linear" in out and "acme-fer" in out
+    status, out, _ = cli("list", "models", "--wide")
+    assert status == 0 and "acme-linear" in out and "acme-fer" in out  # the provider column
     status, out, _ = cli("run", "--models", "acme-linear", *QUICK, "--out", tmp_path / "run")
     assert status == 0, out
     jobs = ferbench.load_jobs(tmp_path / "run")

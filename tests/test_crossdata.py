@@ -14,7 +14,7 @@ from ferbench.leakage.crossdata import pretraining_overlap, scan
 from ferbench.registry import get_registry, reset_registry
 from ferbench.specs import ModelCard, ModelSpec
 
-from conftest import install_plugin
+from conftest import install_plugin, unpadded
 from test_train import tiny_model
 
 PRETRAINED_ON_SYNTHETIC = """
@@ -93,7 +93,7 @@ def test_a_model_pretrained_on_the_test_images_is_refused_then_marked_leaky(cli,
     jobs = ferbench.load_jobs(tmp_path / "run").groupby("model")["leaky"].all()
     assert jobs["seen-it"] and not jobs["smallcnn"]
     assert cli("report", tmp_path / "run", "--out", tmp_path / "board")[0] == 0
-    md = (tmp_path / "board" / "leaderboard.md").read_text()
+    md = unpadded((tmp_path / "board" / "leaderboard.md").read_text())
     assert "**LEAKY**" in next(line for line in md.splitlines() if line.startswith("| seen-it |"))
     assert "clean" in next(line for line in md.splitlines() if line.startswith("| smallcnn |"))
     assert "cross-data-set leak: seen-it is pretrained on synthetic itself" in md

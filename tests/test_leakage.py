@@ -17,7 +17,7 @@ from ferbench.similarity import DuplicateSearch, components, near_pairs
 from ferbench_datasets.synthetic_faces import generate_faces
 from layouts import SHARED_DATA, pixels
 
-from conftest import make_dataset
+from conftest import make_dataset, unpadded
 
 
 @pytest.fixture(scope="module")
@@ -217,7 +217,7 @@ def test_official_run_trains_one_fold_and_refuses_a_duplicate_across_the_split(c
     assert clean_job["n_train"].item() == 19 and clean_job["n_test"].item() == 7
     status, out, err = cli("report", tmp_path / "b", "--out", tmp_path / "board")
     assert status == 0, out + err
-    md = (tmp_path / "board" / "leaderboard.md").read_text()
+    md = unpadded((tmp_path / "board" / "leaderboard.md").read_text())
     assert ("| model | epochs | official (official split, LEAKY) | official-purged (official split) "
             "| official − official-purged (points) | McNemar official vs official-purged: b/c, p (Holm) |") in md
     row = next(line for line in md.split("\n## ")[1].splitlines() if line.startswith("| smallcnn |"))

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_dataset
+from conftest import make_dataset, unpadded
 
 import ferbench
 from ferbench import stats
@@ -91,7 +91,7 @@ def test_report_writes_every_format_with_provenance(tmp_path):
     assert any(name.startswith("figures/") and name.endswith(".png") for name in names)
     for name in names:
         assert (tmp_path / "out" / name).stat().st_size > 0
-    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    md = unpadded((tmp_path / "out" / "leaderboard.md").read_text())
     for needle in ("subject protocol", "k = 5", "seed 0", plan.fingerprint[:16], "adam lr 0.001",
                    "3 epochs", "0.1.0 (commit abc123)", "cpu, 2 threads, precision fp32",
                    "fixed budget: last epoch", "corrected resampled t"):
@@ -156,7 +156,7 @@ def test_tables_carry_the_statistics_module_numbers(tmp_path):
 def test_best_is_bold_only_where_the_difference_is_significant(tmp_path):
     write_run(tmp_path / "clear", {"strong": 0.95, "weak": 0.35}, k=10, n_subjects=20)
     build_report([tmp_path / "clear"], tmp_path / "clear-out")
-    md = (tmp_path / "clear-out" / "leaderboard.md").read_text()
+    md = unpadded((tmp_path / "clear-out" / "leaderboard.md").read_text())
     strong_row = next(line for line in md.splitlines() if line.startswith("| strong"))
     assert strong_row.split("|")[3].strip().startswith("**")  # the accuracy cell
     assert not any(line.startswith("| weak") and "**" in line for line in md.splitlines())
@@ -164,7 +164,7 @@ def test_best_is_bold_only_where_the_difference_is_significant(tmp_path):
     write_run(tmp_path / "tied", {"one": 0.6, "two": 0.6}, k=10, n_subjects=20)
     outcome = build_report([tmp_path / "tied"], tmp_path / "tied-out")
     assert outcome.analyses[0].best["accuracy"] is None
-    md = (tmp_path / "tied-out" / "leaderboard.md").read_text()
+    md = unpadded((tmp_path / "tied-out" / "leaderboard.md").read_text())
     assert not any(line.startswith(("| one", "| two")) and "**" in line for line in md.splitlines())
     assert "(here: none)" in md
 
@@ -173,7 +173,7 @@ def test_leaky_results_are_marked_in_every_format(tmp_path):
     write_run(tmp_path / "run", {"m1": 0.9, "m2": 0.7}, protocol="image")
     outcome = build_report([tmp_path / "run"], tmp_path / "out")
     assert outcome.analyses[0].board.leaky
-    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    md = unpadded((tmp_path / "out" / "leaderboard.md").read_text())
     assert "image protocol, 5-fold, seed 0 — LEAKY" in md and "> **LEAKY**" in md
     assert all("**LEAKY**" in line for line in md.splitlines() if line.startswith(("| m1 | 5/5", "| m2 | 5/5")))
     assert pd.read_csv(tmp_path / "out" / "leaderboard.csv")["leaky"].all()
@@ -203,7 +203,7 @@ def test_names_from_plugins_are_escaped_in_html_latex_and_markdown(tmp_path):
     tex = (tmp_path / "out" / "leaderboard.tex").read_text()
     assert TEXY not in tex and r"50\%\_\&\_\{x\}" in tex
     assert r"\textless{}script\textgreater{}" in tex
-    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    md = unpadded((tmp_path / "out" / "leaderboard.md").read_text())
     assert HOSTILE not in md and "&lt;script&gt;" in md
     assert escape_latex("a\\b~c^d$e#f") == r"a\textbackslash{}b\textasciitilde{}c\textasciicircum{}d\$e\#f"
     assert escape_markdown("a|b*c_d") == r"a\|b\*c\_d"
@@ -221,7 +221,7 @@ def test_html_escapes_free_text_such_as_errors(tmp_path):
     assert HOSTILE not in html and "m2, fold 1: failed (ValueError: bad &lt;script&gt;" in html
     analysis = outcome.analyses[0]
     assert analysis.board.complete() == ["m1"] and analysis.pairs["accuracy"].empty
-    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    md = unpadded((tmp_path / "out" / "leaderboard.md").read_text())
     assert "| m2 | 4/5 (1 failed) |" in md and "not compared" in md
 
 
@@ -294,7 +294,7 @@ def test_report_of_a_real_run(cli, tmp_path):
     assert status == 2 and "different results for smallcnn" in err
     status, out, _ = cli("report", tmp_path / "run", "--out", tmp_path / "out")
     assert status == 0
-    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    md = unpadded((tmp_path / "out" / "leaderboard.md").read_text())
     assert "| smallcnn | 3/3 |" in md and "smallcnn: default (adam" in md
     assert (tmp_path / "out" / "figures" / "synthetic-subject-k3-s0" / "confusion-smallcnn.png").exists()
 
@@ -304,7 +304,7 @@ def test_scores_above_the_sanity_band_say_verify_protocol_in_every_format(tmp_pa
     card = {"parameters": 1_700_000, "flops": 3.3e8, "pretraining": "none", "licence": "MIT"}
     write_run(tmp_path / "run", {"high": 0.95, "low": 0.5}, band=band, card=card)
     build_report([tmp_path / "run"], tmp_path / "out")
-    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    md = unpadded((tmp_path / "out" / "leaderboard.md").read_text())
     high = next(line for line in md.splitlines() if line.startswith("| high |"))
     low = next(line for line in md.splitlines() if line.startswith("| low |"))
     assert "**verify protocol (&gt; 70.0)**" in high
@@ -324,7 +324,7 @@ def test_selection_mode_and_validation_curves_reach_the_leaderboard(cli, tmp_pat
     assert cli("run", "--models", "smallcnn", "--folds", "3", "--epochs", "2", "--selection", "best",
                "--out", tmp_path / "run")[0] == 0
     assert cli("report", tmp_path / "run", "--out", tmp_path / "out")[0] == 0
-    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    md = unpadded((tmp_path / "out" / "leaderboard.md").read_text())
     assert "best validation accuracy; validation part: about 10% of the training part" in md
     page = (tmp_path / "out" / "index.html").read_text()
     assert "Validation accuracy per epoch" in page and "Training curves" in page
@@ -418,7 +418,7 @@ def test_one_data_set_under_two_protocols_is_compared_side_by_side(tmp_path, cli
         assert rows.loc["image", "gap_points"] == pytest.approx(100 * (means[model, "image"] - means[model, "subject"]))
         assert rows.loc["image", "leaky"] and not rows.loc["subject", "leaky"]
         assert np.isnan(rows.loc["subject", "gap_points"])
-    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    md = unpadded((tmp_path / "out" / "leaderboard.md").read_text())
     section = md.split("## tiny: protocols compared on accuracy")[1].split("\n## ")[0]
     assert "| model | epochs | image (5-fold, LEAKY) | subject (5-fold) | image − subject (points) |" in section
     gap = 100 * (means["m1", "image"] - means["m1", "subject"])
@@ -458,7 +458,7 @@ def test_protocols_testing_the_same_images_are_paired_image_by_image(tmp_path):
         assert np.isnan(table.loc[(model, "subject"), "mcnemar_p"])  # the reference is not tested against itself
     assert expected["m1"][0] > expected["m1"][1] and table.loc[("m1", "image"), "mcnemar_p_holm"] < 0.05
     assert np.isnan(table.loc[("m3", "image"), "mcnemar_p"])  # a fold failed under subject: nothing to pair
-    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    md = unpadded((tmp_path / "out" / "leaderboard.md").read_text())
     section = md.split("## tiny: protocols compared on accuracy")[1].split("\n## ")[0]
     assert "| McNemar image vs subject: b/c, p (Holm) |" in section
     b, c, _ = expected["m1"]
@@ -473,7 +473,7 @@ def test_three_protocols_are_shown_in_a_fixed_order_each_against_the_clean_one(t
     write_run(tmp_path / "run", {"m3": 0.9}, protocol="image")  # not under the reference: left out
     (comparison,) = build_report([tmp_path / "run"], tmp_path / "out").comparisons
     assert [a.board.plan.protocol for a in comparison.analyses] == ["image", "dedup", "subject"]
-    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    md = unpadded((tmp_path / "out" / "leaderboard.md").read_text())
     m2 = next(line for line in md.splitlines() if line.startswith("| m2 |")).split(" | ")
     assert m2[3] == m2[6] == "–" and m2[8] == "– |"  # not run under dedup: no value, gap or test
     assert re.fullmatch(r"[+-]\d+\.\d", m2[5]) and re.fullmatch(r"\d+/\d+, (&lt;)?[01]\.\d{3}", m2[7])
@@ -496,7 +496,7 @@ def test_training_table_says_how_far_the_loss_still_fell(tmp_path):
     build_report([tmp_path / "run"], tmp_path / "out")
     loss = np.linspace(1.0, 0.5, 8)
     fall = 100 * (loss[5] - loss[7]) / loss[5]  # the last quarter: epochs 6 → 8
-    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    md = unpadded((tmp_path / "out" / "leaderboard.md").read_text())
     assert "| model | epochs | final training loss | final training accuracy % | loss fall over the last quarter % |" in md
     assert f"| alpha-net | 8 | 0.500 | – | {fall:.0f} |" in md
     assert "<h3>Training</h3>" in (tmp_path / "out" / "index.html").read_text()
@@ -517,7 +517,7 @@ def test_accuracy_without_copied_test_images_is_reported(tmp_path):
         expected = (mine.y_true == mine.y_pred).mean()
         assert summary.loc[model, "accuracy_uncopied"] == pytest.approx(expected)
         assert summary.loc[model, "uncopied_n"] == 48 and summary.loc[model, "tested_n"] == 60
-    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    md = unpadded((tmp_path / "out" / "leaderboard.md").read_text())
     assert "accuracy on test images without a copy in training %" in md
     assert f"{100 * summary.loc['m1', 'accuracy_uncopied']:.1f} (48/60)" in md
     table = pd.read_csv(tmp_path / "out" / "leaderboard.csv")

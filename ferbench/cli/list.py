@@ -18,10 +18,13 @@ def add_parser(commands) -> None:
     """Register the ``list`` subcommand."""
     parser = commands.add_parser(
         "list", help="list installed data sets, models, metrics and plugins",
-        description="List what the installed plugins provide (ferbench's own included).",
+        description="List what the installed plugins provide (ferbench's own included). The tables "
+                    "show the columns that fit an 80-column terminal; --wide shows them all.",
     )
     parser.add_argument("what", nargs="?", choices=WHAT + ("all",), default="all",
                         help="what to list (default: all)")
+    parser.add_argument("--wide", action="store_true",
+                        help="every column: options, provider, licence, recipes, ... (for a wide terminal)")
     parser.set_defaults(handler=command)
 
 
@@ -38,12 +41,17 @@ def _size(spec) -> tuple[str, str]:
         return f"build fails: {type(error).__name__}", "-"
 
 
-def _table(title: str, registry: Registry, kind: str, columns: tuple[str, ...]) -> Table:
-    """A table whose first column holds the names, never truncated."""
+def _table(title: str, rows: dict[str, dict[str, str]], essential: tuple[str, ...], wide: bool) -> Table:
+    """A table of ``rows`` (name -> {column: cell}): the names, never wrapped, then every column
+    with ``wide``, else only the ``essential`` ones; the last column ("description") takes what
+    width is left and wraps."""
     table = Table(title=title)
-    table.add_column("name", no_wrap=True, min_width=max(map(len, registry.names(kind)), default=4))
-    for column in columns:
-        table.add_column(column, overflow="fold")
+    table.add_column("name", no_wrap=True, min_width=max(map(len, rows), default=4))
+    shown = [c for c in next(iter(rows.values()), {}) if wide or c in essential]
+    for column in shown:
+        table.add_column(column, overflow="fold", no_wrap=not wide and column != "description")
+    for name, cells in rows.items():
+        table.add_row(name, *(cells[column] for column in shown))
     return table
 
 
@@ -56,52 +64,53 @@ def _options(load) -> str:
     return ", ".join(p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)) or "-"
 
 
-def dataset_table(registry: Registry) -> Table:
+def dataset_table(registry: Registry, wide: bool = False) -> Table:
     """One row per data set: classes, native size and channels, grouping, official split,
-    default face crop."""
-    table = _table("Data sets", registry, "dataset",
-                   ("classes", "size", "subjects", "sequences", "official split", "face crop", "data",
-                    "options", "provider", "description"))
+    default face crop (name, classes, size and description unless ``wide``)."""
+    rows = {}
     for name in registry.names("dataset"):
         s = registry.get("dataset", name)
         size = f"{s.image_size[0]}×{s.image_size[1]}" if s.image_size else "any"
         channels = {1: "gray", 3: "RGB", None: "gray or RGB"}.get(s.channels, str(s.channels))
-        classes = f"{len(s.classes)}: {', '.join(s.classes)}" if s.classes else "from folders"
-        table.add_row(name, classes, f"{size} {channels}", "yes" if s.has_subjects else "no",
-                      "yes" if s.has_sequences else "no", ", ".join(s.official_splits) or "-",
-                      s.face_crop, f"--data-dir {name}=PATH" if s.needs_root else "generated", _options(s.load),
-                      _provider(registry, "dataset", name), s.description)
-    return table
+        rows[name] = {
+            "classes": ((f"{len(s.classes)}: {', '.join(s.classes)}" if wide else str(len(s.classes)))
+                        if s.classes else "from folders"),
+            "size": f"{size} {channels}", "subjects": "yes" if s.has_subjects else "no",
+            "sequences": "yes" if s.has_sequences else "no", "official split": ", ".join(s.official_splits) or "-",
+            "face crop": s.face_crop, "data": f"--data-dir {name}=PATH" if s.needs_root else "generated",
+            "options": _options(s.load), "provider": _provider(registry, "dataset", name),
+            "description": s.description,
+        }
+    return _table("Data sets", rows, ("classes", "size", "description"), wide)
 
 
-def tables(registry: Registry, what: str) -> list[Table]:
-    """The rich tables for ``what`` (one of WHAT or ``all``)."""
+def tables(registry: Registry, what: str, wide: bool = False) -> list[Table]:
+    """The rich tables for ``what`` (one of WHAT or ``all``): the columns that fit 80 characters,
+    or every column with ``wide``."""
     out = []
     if what in ("datasets", "all"):
-        out.append(dataset_table(registry))
+        out.append(dataset_table(registry, wide))
     if what in ("models", "all"):
-        table = _table("Models (size at 48×48×1, 7 classes; FLOPs per image or frame)", registry, "model",
-                       ("input", "parameters", "FLOPs", "recipes", "pretraining", "licence", "provider",
-                        "description"))
+        rows = {}
         for name in registry.names("model"):
             s = registry.get("model", name)
-            table.add_row(name, s.input, *_size(s), ", ".join(sorted(s.recipes)),
-                          s.card.pretraining, s.card.licence or "–", _provider(registry, "model", name),
-                          s.description)
-        out.append(table)
+            parameters, flops = _size(s)
+            rows[name] = {"input": s.input, "parameters": parameters, "FLOPs": flops,
+                          "recipes": ", ".join(sorted(s.recipes)), "pretraining": s.card.pretraining,
+                          "licence": s.card.licence or "–", "provider": _provider(registry, "model", name),
+                          "description": s.description}
+        out.append(_table("Models (size at 48×48×1, 7 classes; FLOPs per image or frame)", rows,
+                          ("input", "parameters", "description"), wide))
     if what in ("metrics", "all"):
-        table = _table("Metrics (all are computed for every job)", registry, "metric",
-                       ("better", "provider", "description"))
-        for name in registry.names("metric"):
-            s = registry.get("metric", name)
-            table.add_row(name, "higher" if s.higher_is_better else "lower",
-                          _provider(registry, "metric", name), s.description)
-        out.append(table)
+        rows = {name: {"better": "higher" if s.higher_is_better else "lower",
+                       "provider": _provider(registry, "metric", name), "description": s.description}
+                for name, s in ((name, registry.get("metric", name)) for name in registry.names("metric"))}
+        out.append(_table("Metrics (all are computed for every job)", rows, ("better", "description"), wide))
     if what in ("executors", "all"):
-        table = _table("Executors (ferbench run --executor NAME)", registry, "executor", ("provider", "description"))
-        for name in registry.names("executor"):
-            table.add_row(name, _provider(registry, "executor", name), registry.get("executor", name).description)
-        out.append(table)
+        rows = {name: {"provider": _provider(registry, "executor", name),
+                       "description": registry.get("executor", name).description}
+                for name in registry.names("executor")}
+        out.append(_table("Executors (ferbench run --executor NAME)", rows, ("description",), wide))
     if what in ("plugins", "all"):
         table = Table(title="Plugins (entry-point group 'ferbench')")
         for column in ("entry point", "distribution", "version", "status"):
@@ -117,7 +126,7 @@ def command(args: argparse.Namespace) -> int:
     """Print the tables; report each broken plugin with its traceback (exit status 1)."""
     registry = get_registry()
     console = Console()
-    for table in tables(registry, args.what):
+    for table in tables(registry, args.what, args.wide):
         console.print(table)
     err = Console(stderr=True)
     for plugin in registry.broken:

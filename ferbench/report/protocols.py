@@ -21,7 +21,8 @@ import pandas as pd
 from ferbench.protocols import PROTOCOLS
 from ferbench.report.analysis import BoardAnalysis, correctness
 from ferbench.stats import holm, mcnemar_test
-from ferbench.report.tables import LEAKY, _md_table, escape_markdown, leak_reason, metric_label, percent, pvalue
+from ferbench.report.tables import (LEAKY, escape_markdown, leak_reason, markdown_table, metric_label, percent,
+                                    pvalue)
 
 
 @dataclass
@@ -201,7 +202,7 @@ def markdown(comparisons: list[ProtocolComparison]) -> list[str]:
     for comparison in comparisons:
         header, rows = table(comparison)
         out += [f"## {escape_markdown(title(comparison))}", ""]
-        out += _md_table([escape_markdown(h) for h in header], [[escape_markdown(c) for c in r] for r in rows])
+        out += markdown_table(pd.DataFrame(rows, columns=header))
         out += ["", NOTE, ""]
         out += [f"- **{escape_markdown(name)}**: {escape_markdown(text)}" for name, text in explanation(comparison)]
         out.append("")

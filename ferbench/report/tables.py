@@ -3,7 +3,9 @@
 Every table carries its provenance (protocol, k, seed, data fingerprint, recipes, ferbench
 version and commit, device, precision) and marks a leaky board in its title and on every row.
 Names and text from plugins are escaped for each format: a model named ``50%_&_{x}`` or
-``<script>`` is printed as text.
+``<script>`` is printed as text. pandas writes the tables (``DataFrame.to_markdown``, and
+``Styler.to_latex`` with its LaTeX escaping); Markdown escaping, which pandas leaves to the
+caller, and the LaTeX captions are done here.
 """
 
 from __future__ import annotations
@@ -229,11 +231,11 @@ def ranking_text(ranking: Ranking | None) -> str:
 
 _MD = str.maketrans({"|": r"\|", "\\": "\\\\", "*": r"\*", "_": r"\_", "`": r"\`", "[": r"\[",
                      "]": r"\]", "<": "&lt;", ">": "&gt;", "&": "&amp;", "#": r"\#"})
-_TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-        "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-        "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}"}
-_TEX_TEXT = {"±": r"$\pm$", "–": "--", "−": "$-$", "α": r"$\alpha$", "χ²": r"$\chi^2$", "—": "---",
-             "²": r"\textsuperscript{2}", "≤": r"$\leq$"}
+_TEX = str.maketrans({"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                      "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"})
+_TEX_SIGNS = {"<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}", "±": r"$\pm$", "–": "--",
+              "−": "$-$", "α": r"$\alpha$", "χ²": r"$\chi^2$", "—": "---", "²": r"\textsuperscript{2}",
+              "≤": r"$\leq$"}
 
 
 def escape_markdown(text: str) -> str:
@@ -241,20 +243,39 @@ def escape_markdown(text: str) -> str:
     return str(text).translate(_MD).replace("\n", " ")
 
 
+def latex_signs(text: str) -> str:
+    """LaTeX-escaped ``text`` with what LaTeX escaping leaves alone (``<``, ``>``, ``|``, and
+    the few non-ASCII signs we print) written so that any LaTeX font prints it."""
+    for plain, tex in _TEX_SIGNS.items():
+        text = text.replace(plain, tex)
+    return text
+
+
 def escape_latex(text: str) -> str:
-    """``text`` as literal LaTeX text (special characters and the few non-ASCII signs we print)."""
-    out = "".join(_TEX.get(char, char) for char in str(text))
-    for plain, tex in _TEX_TEXT.items():
-        out = out.replace(plain, tex)
-    return out
+    """``text`` as literal LaTeX text, for the captions (Styler escapes cells and headers only)."""
+    return latex_signs(str(text).translate(_TEX))
 
 
 # ---------------------------------------------------------------- renderers
 
-def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines
+def markdown_table(frame: pd.DataFrame, strong: pd.DataFrame | None = None) -> list[str]:
+    """``frame`` as the lines of a Markdown table, its headers and cells escaped, in bold where
+    ``strong`` is True. Cells are printed as given (tabulate would print "1.70" as 1.7)."""
+    cells = frame.map(escape_markdown)
+    if strong is not None:
+        cells = cells.mask(strong, "**" + cells + "**")
+    return cells.rename(columns=escape_markdown).to_markdown(index=False, disable_numparse=True).splitlines()
+
+
+def leaderboard_frame(analysis: BoardAnalysis, keys: list[tuple[str, str]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The leaderboard's cells under the (key, header) columns ``keys``, and which to print in
+    bold: the significantly best, and the warnings (:func:`emphasised`)."""
+    rows = main_table(analysis)
+    headers = [header for _, header in keys]
+    text = pd.DataFrame([[row[key] for key, _ in keys] for row in rows], columns=headers, dtype=object)
+    strong = pd.DataFrame([[bool(row["bold"].get(key)) or emphasised(key, row[key]) for key, _ in keys]
+                           for row in rows], columns=headers, dtype=bool)
+    return text, strong
 
 
 def markdown(analyses: list[BoardAnalysis], across: Ranking | None = None,
@@ -269,31 +290,21 @@ def markdown(analyses: list[BoardAnalysis], across: Ranking | None = None,
             out += [f"> **{LEAKY}**: {escape_markdown(leak_reason(analysis))}. {LEAKY_NOTE}", ""]
         out += [f"- **{name}**: {escape_markdown(value)}" for name, value in provenance(analysis)]
         out.append("")
-        keys = columns(analysis)
-        rows = []
-        for row in main_table(analysis):
-            cells = []
-            for key, _ in keys:
-                text = escape_markdown(row[key])
-                if emphasised(key, row[key]):
-                    text = f"**{text}**"
-                cells.append(f"**{text}**" if row["bold"].get(key) else text)
-            rows.append(cells)
-        out += _md_table([escape_markdown(h) for _, h in keys], rows)
+        out += markdown_table(*leaderboard_frame(analysis, columns(analysis)))
         out += ["", _bold_note(analysis), ""]
         pairs = pair_table(analysis)
         if pairs:
             out += [f"Pairwise comparisons on {metric_label(analysis.primary)} (p-values; Holm "
                     "adjusts within each test's family of pairs):", ""]
-            out += _md_table([escape_markdown(h) for _, h in PAIR_COLUMNS],
-                             [[escape_markdown(p[key]) for key, _ in PAIR_COLUMNS] for p in pairs])
+            out += markdown_table(pd.DataFrame(pairs)[[key for key, _ in PAIR_COLUMNS]]
+                                  .rename(columns=dict(PAIR_COLUMNS)))
             out.append("")
         if analysis.ranking:
             out += [escape_markdown(ranking_text(analysis.ranking)), ""]
         header, training = convergence.rows(analysis.board)
         if training:
             out += ["Training (from the stored curves of every fold):", ""]
-            out += _md_table(header, [[escape_markdown(cell) for cell in row] for row in training])
+            out += markdown_table(pd.DataFrame(training, columns=header))
             out += ["", convergence.NOTE, ""]
         out += [f"- {escape_markdown(note)}" for note in analysis.notes]
         if figures:
@@ -301,8 +312,8 @@ def markdown(analyses: list[BoardAnalysis], across: Ranking | None = None,
         out.append("")
     if across is not None:
         out += ["## Across data sets", "", escape_markdown(ranking_text(across)), ""]
-        out += _md_table(["model", "mean rank"], [[escape_markdown(label), f"{rank:.2f}"]
-                                                   for label, rank in across.friedman.ranks.items()])
+        out += markdown_table(pd.DataFrame({"model": across.friedman.ranks.index,
+                                            "mean rank": [f"{rank:.2f}" for rank in across.friedman.ranks]}))
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 
@@ -363,17 +374,12 @@ def latex(analyses: list[BoardAnalysis]) -> str:
             _bold_note(analysis))
         if analysis.board.leaky:
             caption = r"\textbf{" + LEAKY + "}: " + caption
-        out += [r"\begin{table}[t]", r"\centering", r"\small",
-                r"\caption{" + caption + "}",
-                r"\begin{tabular}{l" + "r" * (len(keys) - 1) + "}", r"\toprule",
-                " & ".join(escape_latex(header) for _, header in keys) + r" \\", r"\midrule"]
-        for row in main_table(analysis):
-            cells = []
-            for key, _ in keys:
-                text = escape_latex(row[key])
-                if row["bold"].get(key) or emphasised(key, row[key]):
-                    text = r"\textbf{" + text + "}"
-                cells.append(text)
-            out.append(" & ".join(cells) + r" \\")
-        out += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+        text, strong = leaderboard_frame(analysis, keys)
+        tabular = (text.style.hide(axis="index")
+                   .format(latex_signs, escape="latex").format_index(latex_signs, escape="latex", axis=1)
+                   .apply(lambda _: strong.map(lambda bold: "textbf: --rwrap;" if bold else ""), axis=None)
+                   .to_latex(hrules=True, column_format="l" + "r" * (len(keys) - 1)))
+        # The float by hand: Styler writes its table styles after \caption, and \small is to set the caption too.
+        out += [r"\begin{table}[t]", r"\centering", r"\small", r"\caption{" + caption + "}",
+                tabular.rstrip("\n"), r"\end{table}", ""]
     return "\n".join(out)
