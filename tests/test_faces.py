@@ -302,8 +302,8 @@ def test_face_crop_flag_on_a_set_without_a_face_step_is_refused(cli, tmp_path):
 
 
 def test_list_datasets_shows_each_default_face_crop(cli, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "400")  # one line per data set
-    status, text, _ = cli("list", "datasets")
+    monkeypatch.setenv("COLUMNS", "400")  # one line per data set, every column
+    status, text, _ = cli("list", "datasets", "--wide")
     cells = {row[0]: row for row in ([c.strip() for c in line.split("│")[1:]]
                                      for line in text.splitlines() if line.startswith("│ "))}
     assert status == 0 and "face crop" in text

@@ -73,8 +73,8 @@ def test_empty_class_and_missing_folder(tmp_path):
 
 
 def test_list_datasets_shows_classes_size_subjects_and_splits(cli, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "400")  # one line per data set
-    status, out, _ = cli("list", "datasets")
+    monkeypatch.setenv("COLUMNS", "400")  # one line per data set, every column
+    status, out, _ = cli("list", "datasets", "--wide")
     assert status == 0
     for name in ("ckplus", "ferplus", "fer2013", "rafdb", "imagefolder", "synthetic"):
         assert name in out
