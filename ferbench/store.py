@@ -283,13 +283,17 @@ IDENTITY = ["model", "dataset", "protocol", "k", "seed", "fold", "recipe", "leak
 def load_jobs(run_dir: str | Path) -> pd.DataFrame:
     """One row per job: identity, status, metrics as columns, timings, device, error.
 
-    ``status`` is ``ok``, ``failed``, or ``stale`` (its fold plan was replaced since).
+    ``status`` is ``ok``, ``failed``, ``stale`` (its fold plan was replaced since) or ``broken``
+    (a successful record whose predictions file is missing or changed: ``problem`` says how;
+    the next run redoes it).
     """
     rows = []
     for record in load_records(run_dir):
+        problem = predictions_problem(record) if record.ok and not record.stale else None
         rows.append({
             **_identity(record),
-            "status": "stale" if record.stale else record.status,
+            "status": "stale" if record.stale else "broken" if problem else record.status,
+            "problem": problem,
             **record.metrics,
             **{key: getattr(record, key) for key in (
                 "n_train", "n_test", "fit_seconds", "device", "threads", "precision", "error", "config_hash")},

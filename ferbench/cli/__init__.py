@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rich.console import Console
-
 from ferbench.cli import leakage as leakage_command
 from ferbench.cli import list as list_command
 from ferbench.cli import new as new_command
 from ferbench.cli import report as report_command
 from ferbench.cli import run as run_command
 from ferbench.cli import show as show_command
+from ferbench.cli.console import console, say
 from ferbench.errors import UserError
 
 COMMANDS = (list_command, run_command, show_command, leakage_command, report_command, new_command)
@@ -35,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
-    err = Console(stderr=True)
+    err = console(stderr=True)
     try:
         if argv[:1] == ["run"]:
             argv = run_command.with_config(argv)
@@ -43,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         args.argv = argv
         return args.handler(args)
     except UserError as error:
-        err.print(f"[bold red]ferbench: error:[/] {error}", highlight=False)
+        say(err, "[bold red]ferbench: error:[/] {}", error)
         return 2
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]: finished jobs are saved; re-run the same command to resume.")

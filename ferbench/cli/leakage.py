@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from ferbench.cli.console import add_row, console, safe, styled
 from ferbench.cli.options import add_data_arguments, add_search_arguments, data_arguments, search_argument
 from ferbench.data import Dataset
 from ferbench.errors import UserError
@@ -60,16 +61,16 @@ def render(report: LeakageReport) -> list:
     for check in report.checks:
         folds = f"{sum(1 for n in check.per_fold if n)}/{len(check.per_fold)}" if check.per_fold else "-"
         found = "-" if check.status == "not checked" else f"{check.leaks} {check.details.get('unit', '')}"
-        table.add_row(check.name, f"[{_STYLES[check.status]}]{check.status}[/]", found, folds,
-                      check.reason or check.description)
+        add_row(table, check.name, styled(check.status, _STYLES[check.status]), found, folds,
+                check.reason or check.description)
     parts: list = [table]
     for check in report.checks:
         for example in check.examples:
-            parts.append(f"  [{_STYLES[check.status]}]{check.name}[/]: " + ", ".join(
-                f"{key} {value}" for key, value in example.items()))
+            parts.append(f"  [{_STYLES[check.status]}]{safe(check.name)}[/]: " + safe(", ".join(
+                f"{key} {value}" for key, value in example.items())))
     if report.protocol_leaky:
         parts.append(f"[bold red]LEAKY protocol[/]: {PROTOCOLS[report.protocol][0]}.")
-    verdict = ("[bold red]LEAKY[/]: " + "; ".join(report.summary()) if report.leaky
+    verdict = ("[bold red]LEAKY[/]: " + safe("; ".join(report.summary())) if report.leaky
                else "[green]no leak found[/]")
     parts.append(f"{verdict} ({report.seconds:.1f} s)")
     return parts
@@ -82,20 +83,20 @@ def render_cross(report: CrossReport) -> list:
     for column in ("copy", "images", "share"):
         table.add_column(column, justify="left" if column == "copy" else "right")
     for kind, count in (("exact (identical pixels)", report.exact), ("near (not exact)", report.near)):
-        table.add_row(kind, str(count), f"{100 * count / max(report.n, 1):.1f} %")
+        add_row(table, kind, count, f"{100 * count / max(report.n, 1):.1f} %")
     parts: list = [table]
-    parts += ["  " + ", ".join(f"{key} {value}" for key, value in example.items()) for example in report.examples]
+    parts += ["  " + safe(", ".join(f"{key} {value}" for key, value in example.items())) for example in report.examples]
     verdict = (f"[bold red]shared images[/]: a model trained or pretrained on {report.against} has seen "
                f"these {report.dataset} images" if report.overlapping else "[green]no shared image found[/]")
     parts.append(f"{verdict} ({report.seconds:.1f} s)")
     return parts
 
 
-def _print_notes(console: Console, *datasets: Dataset) -> None:
+def _print_notes(out: Console, *datasets: Dataset) -> None:
     """What each loader skipped, converted, cropped and dropped, before the verdict."""
     for dataset in datasets:
         for note in dataset.notes:
-            console.print(f"note {dataset.name}: {note}", highlight=False, markup=False)
+            out.print(f"note {dataset.name}: {note}", markup=False)
 
 
 def _cross(args: argparse.Namespace, data_dirs: dict, dataset_options: dict) -> int:
@@ -107,10 +108,10 @@ def _cross(args: argparse.Namespace, data_dirs: dict, dataset_options: dict) -> 
     report = scan(*loaded, search_argument(args), args.examples)
     if args.json:
         atomic_write(args.json, json.dumps(report.to_dict(), indent=1).encode())
-    console = Console()
-    _print_notes(console, *loaded)
+    out = console()
+    _print_notes(out, *loaded)
     for part in render_cross(report):
-        console.print(part, highlight=False)
+        out.print(part)
     return EXIT_LEAKY if report.overlapping else 0
 
 
@@ -129,9 +130,9 @@ def command(args: argparse.Namespace) -> int:
     report = audit(dataset, plan, search, args.examples, spec.fitted_on_all)
     if args.json:
         atomic_write(args.json, report.to_json().encode())
-    console = Console()
-    _print_notes(console, dataset)
-    console.print(f"folds {plan.key}: {plan.splitter}", highlight=False, markup=False)
+    out = console()
+    _print_notes(out, dataset)
+    out.print(f"folds {plan.key}: {plan.splitter}", markup=False)
     for part in render(report):
-        console.print(part, highlight=False)
+        out.print(part)
     return EXIT_LEAKY if report.leaky else 0

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import inspect
 
-from rich.console import Console
 from rich.table import Table
 
+from ferbench.cli.console import add_row, console, say, styled
 from ferbench.factory import model_size
 from ferbench.registry import Registry, get_registry
 
@@ -51,7 +51,7 @@ def _table(title: str, rows: dict[str, dict[str, str]], essential: tuple[str, ..
     for column in shown:
         table.add_column(column, overflow="fold", no_wrap=not wide and column != "description")
     for name, cells in rows.items():
-        table.add_row(name, *(cells[column] for column in shown))
+        add_row(table, name, *(cells[column] for column in shown))
     return table
 
 
@@ -116,8 +116,8 @@ def tables(registry: Registry, what: str, wide: bool = False) -> list[Table]:
         for column in ("entry point", "distribution", "version", "status"):
             table.add_column(column, no_wrap=True)
         for p in registry.plugins:
-            status = "[red]failed to load (below)[/]" if p.error else "[green]loaded[/]"
-            table.add_row(p.name, p.distribution, p.version, status)
+            status = styled("failed to load (below)", "red") if p.error else styled("loaded", "green")
+            add_row(table, p.name, p.distribution, p.version, status)
         out.append(table)
     return out
 
@@ -125,12 +125,11 @@ def tables(registry: Registry, what: str, wide: bool = False) -> list[Table]:
 def command(args: argparse.Namespace) -> int:
     """Print the tables; report each broken plugin with its traceback (exit status 1)."""
     registry = get_registry()
-    console = Console()
+    out = console()
     for table in tables(registry, args.what, args.wide):
-        console.print(table)
-    err = Console(stderr=True)
+        out.print(table)
+    err = console(stderr=True)
     for plugin in registry.broken:
-        err.print(f"[bold red]plugin {plugin.provider} failed to load[/]; the others loaded.",
-                  highlight=False)
+        say(err, "[bold red]plugin {} failed to load[/]; the others loaded.", plugin.provider)
         err.print(plugin.error, markup=False, highlight=False)
     return 1 if registry.broken else 0

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rich.console import Console
-
+from ferbench.cli.console import console
 from ferbench.scaffold import KINDS, scaffold
 
 
@@ -27,6 +26,6 @@ def add_parser(commands) -> None:
 def command(args: argparse.Namespace) -> int:
     """Write the package and say what to do next."""
     target = scaffold(args.kind, args.name, args.dir)
-    Console().print(f"wrote {target}\nnext: pip install -e '{target}[dev]' && ferbench list {args.kind}s "
-                    f"&& pytest {target}", highlight=False, markup=False)
+    console().print(f"wrote {target}\nnext: pip install -e '{target}[dev]' && ferbench list {args.kind}s "
+                    f"&& pytest {target}", markup=False)
     return 0

@@ -6,9 +6,9 @@ import argparse
 import math
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
+from ferbench.cli.console import add_row, console, styled
 from ferbench.errors import UserError
 
 #: Kept in step with ferbench.report.HTML_FIGURES, which this module does not import (see command).
@@ -50,7 +50,7 @@ def command(args: argparse.Namespace) -> int:
         raise UserError(f"--alpha must be between 0 and 1 (got {args.alpha}); 0.05 is usual.")
     outcome = build_report(args.run_dirs, args.out, alpha=args.alpha, metric=args.metric,
                            html_figures=args.html_figures)
-    console = Console()
+    out = console()
     for analysis in outcome.analyses:
         table = Table(title=title(analysis), title_style="bold red" if analysis.board.leaky else "bold")
         shown = {"model", "folds", "pooled", "uncopied", "rank", "leakage", *analysis.metrics[:3]}
@@ -58,12 +58,12 @@ def command(args: argparse.Namespace) -> int:
         for key, header in keys:
             table.add_column(header, justify="left" if key == "model" else "right", no_wrap=key == "model")
         for row in main_table(analysis):
-            table.add_row(*[
-                (f"[bold red]{LEAKY}[/]" if key == "leakage" and row[key] == LEAKY
-                 else f"[bold]{row[key]}[/]" if row["bold"].get(key) else str(row[key]))
+            add_row(table, *[
+                (styled(LEAKY, "bold red") if key == "leakage" and row[key] == LEAKY
+                 else styled(row[key], "bold") if row["bold"].get(key) else row[key])
                 for key, _ in keys
             ])
-        console.print(table, highlight=False, markup=True)
+        out.print(table)
         pairs = pair_table(analysis)
         if pairs:
             tests = Table(title=f"pairwise on {analysis.primary} (full table: leaderboard.md, pairwise.csv)")
@@ -71,21 +71,21 @@ def command(args: argparse.Namespace) -> int:
             for key, header in shown:
                 tests.add_column(header, justify="left" if key in ("a", "b") else "right", no_wrap=key in ("a", "b"))
             for pair in pairs:
-                tests.add_row(*[pair[key] for key, _ in shown])
-            console.print(tests, highlight=False, markup=False)
+                add_row(tests, *[pair[key] for key, _ in shown])
+            out.print(tests)
         for note in analysis.notes:
-            console.print(f"  note: {note}", highlight=False, markup=False)
+            out.print(f"  note: {note}", markup=False)
     for comparison in outcome.comparisons:
         header, rows = protocols.table(comparison)
         table = Table(title=protocols.title(comparison), title_style="bold")
         for n, column in enumerate(header):
             table.add_column(column, justify="left" if n == 0 else "right", no_wrap=n == 0)
         for row in rows:
-            table.add_row(*row)
-        console.print(table, highlight=False, markup=False)
+            add_row(table, *row)
+        out.print(table)
         for name, verdict in protocols.explanation(comparison):
-            console.print(f"  {name}: {verdict}", highlight=False, markup=False)
-    console.print(f"wrote {len(outcome.files)} files to {args.out}: leaderboard.md, leaderboard.csv, "
-                  "pairwise.csv, leaderboard.tex, index.html, figures/"
-                  + (", protocols.csv" if outcome.comparisons else ""), highlight=False)
+            out.print(f"  {name}: {verdict}", markup=False)
+    out.print(f"wrote {len(outcome.files)} files to {args.out}: leaderboard.md, leaderboard.csv, "
+              "pairwise.csv, leaderboard.tex, index.html, figures/"
+              + (", protocols.csv" if outcome.comparisons else ""), markup=False)
     return 0

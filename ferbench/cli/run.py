@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ferbench.cli import config
+from ferbench.cli.console import add_row, console, say, styled
 from ferbench.cli.options import add_data_arguments, add_search_arguments, data_arguments, search_argument
 from ferbench.errors import UserError
 from ferbench.job import Job
@@ -115,7 +115,7 @@ class RichReporter:
                              description=f"{job.model} · {job.dataset} · fold {job.fold}")
 
     def note(self, message: str) -> None:
-        self.progress.console.print(f"[yellow]note[/] {message}", highlight=False)
+        say(self.progress.console, "[yellow]note[/] {}", message)
 
     def epoch(self, epoch: int, epochs: int, loss: float) -> None:
         self.progress.update(self.epochs, completed=epoch)
@@ -124,9 +124,8 @@ class RichReporter:
         self.progress.advance(self.jobs)
         if result.status != "ok":
             first_line = (result.error or "").splitlines()[0]
-            self.progress.console.print(
-                f"[red]failed[/] {result.job.model} · {result.job.dataset} · fold {result.job.fold}: "
-                f"{first_line}", highlight=False)
+            say(self.progress.console, "[red]failed[/] {} · {} · fold {}: {}", result.job.model,
+                result.job.dataset, result.job.fold, first_line)
 
 
 def summary_table(jobs: pd.DataFrame, folds: int) -> Table:
@@ -145,7 +144,7 @@ def summary_table(jobs: pd.DataFrame, folds: int) -> Table:
             values = ok[metric] if metric in ok else pd.Series(dtype=float)
             cells.append(f"{100 * values.mean():.1f} ± {100 * values.std(ddof=1):.1f}" if len(values) > 1
                          else (f"{100 * values.mean():.1f}" if len(values) else "-"))
-        table.add_row(model, dataset, f"[bold red]{protocol} (LEAKY)[/]" if leaky else protocol,
+        add_row(table, model, dataset, styled(f"{protocol} (LEAKY)", "bold red") if leaky else protocol,
                       f"{len(ok)}/{len(group)}", *cells)
     return table
 
@@ -213,22 +212,20 @@ def command(args: argparse.Namespace) -> int:
         config_toml=config.dump(args, _run_parser(), {dest: given(args.argv, flag) for dest, flag in
                                                       REPEATABLE.items()}),
     )
-    console = Console()
+    out = console()
     for plugin in get_registry().broken:
-        Console(stderr=True).print(f"[yellow]warning[/]: plugin {plugin.provider} failed to load; "
-                      "`ferbench list plugins` shows why.", highlight=False)
+        say(console(stderr=True), "[yellow]warning[/]: plugin {} failed to load; `ferbench list plugins` "
+            "shows why.", plugin.provider)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=False) as progress:
+                  TimeElapsedColumn(), console=out, transient=False) as progress:
         outcome = run(run_config, RichReporter(progress))
-    console.print(summary_table(outcome.jobs, run_config.folds))
-    console.print(f"{outcome.ran} job(s) trained, {outcome.skipped} already done; results in "
-                  f"{outcome.run_dir}", highlight=False)
+    out.print(summary_table(outcome.jobs, run_config.folds))
+    say(out, "{} job(s) trained, {} already done; results in {}", outcome.ran, outcome.skipped, outcome.run_dir)
     if outcome.jobs["leaky"].any():
-        console.print("[bold red]LEAKY[/]: test images of these results are known in training "
-                      f"(reports in {outcome.run_dir / 'leakage'}); compare with --protocol subject.",
-                      highlight=False)
+        say(out, "[bold red]LEAKY[/]: test images of these results are known in training (reports in {}); "
+            "compare with --protocol subject.", outcome.run_dir / "leakage")
     if outcome.failed:
-        console.print(f"[red]{len(outcome.failed)} job(s) failed[/]; their errors are in the run "
-                      "directory's JSON files; re-run to retry them.")
+        say(out, "[red]{} job(s) failed[/]; their errors are in the run directory's JSON files; re-run "
+            "to retry them.", len(outcome.failed))
         return 1
     return 0

@@ -7,9 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from ferbench.cli.console import add_row, console, say, styled
 from ferbench.errors import UserError
 from ferbench.store import RunStore, load_jobs, load_plans
 
@@ -37,8 +38,9 @@ def _read(path: Path) -> dict[str, Any]:
 
 def run_overview(run_dir: str | Path) -> dict[str, Any]:
     """A plain summary of ``run_dir``: the last run's request, its fold plans (fingerprint,
-    leakage verdict) and, per model × data set × protocol × recipe, the folds done, failed,
-    stale (their plan was replaced) and missing."""
+    leakage verdict), per model × data set × protocol × recipe, the folds done, failed, broken
+    (predictions file missing or changed), stale (their plan was replaced) and missing, and
+    what is wrong with each broken one."""
     run_dir = Path(run_dir)
     config_path = run_dir / "config.json"
     config = _read(config_path) if config_path.exists() else {}
@@ -59,21 +61,23 @@ def run_overview(run_dir: str | Path) -> dict[str, Any]:
     for model in config.get("models", []):
         for dataset in config.get("datasets", []):
             key = (model, dataset, config.get("protocol"), wanted_recipe)
-            rows[key] = {"done": 0, "failed": 0, "stale": 0, "leaky": False}
+            rows[key] = {"done": 0, "failed": 0, "broken": 0, "stale": 0, "leaky": False}
     if not jobs.empty:
         for (model, dataset, protocol, recipe), group in jobs.groupby(
                 ["model", "dataset", "protocol", "recipe"], sort=True):
             row = rows.setdefault((model, dataset, protocol, recipe), {})
             counts = group["status"].value_counts()
             row.update(done=int(counts.get("ok", 0)), failed=int(counts.get("failed", 0)),
-                       stale=int(counts.get("stale", 0)), leaky=bool(group["leaky"].any()))
+                       broken=int(counts.get("broken", 0)), stale=int(counts.get("stale", 0)),
+                       leaky=bool(group["leaky"].any()))
     table = []
     for (model, dataset, protocol, recipe), row in sorted(rows.items(), key=lambda item: tuple(map(str, item[0]))):
         k = folds.get((dataset, protocol), config.get("folds") if protocol == config.get("protocol") else None)
-        missing = None if k is None else max(0, k - row["done"] - row["failed"])
+        missing = None if k is None else max(0, k - row["done"] - row["failed"] - row["broken"])
         table.append({"model": model, "dataset": dataset, "protocol": protocol, "recipe": recipe, "k": k,
                       **row, "missing": missing})
-    return {"run_dir": str(run_dir), "request": config, "plans": plans, "jobs": table}
+    broken = [] if jobs.empty else jobs.loc[jobs["status"] == "broken", "problem"].tolist()
+    return {"run_dir": str(run_dir), "request": config, "plans": plans, "jobs": table, "broken": broken}
 
 
 def command(args: argparse.Namespace) -> int:
@@ -82,29 +86,33 @@ def command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(overview, indent=1, default=str))
         return 0
-    console = Console()
+    out = console()
     request = overview["request"]
     if request:
-        console.print(f"Last run here: models {', '.join(request.get('models', []))}; data sets "
-                      f"{', '.join(request.get('datasets', []))}; protocol {request.get('protocol')}, "
-                      f"k = {request.get('folds')}, seed {request.get('seed')}, recipe {request.get('recipe')}",
-                      highlight=False)
+        out.print(f"Last run here: models {', '.join(request.get('models', []))}; data sets "
+                  f"{', '.join(request.get('datasets', []))}; protocol {request.get('protocol')}, "
+                  f"k = {request.get('folds')}, seed {request.get('seed')}, recipe {request.get('recipe')}",
+                  markup=False)
     plans = Table(title="Fold plans")
     for column in ("plan", "fingerprint", "grouped by", "leakage"):
         plans.add_column(column)
     for plan in overview["plans"]:
-        verdict = "[bold red]LEAKY[/]: " + "; ".join(plan["findings"]) if plan["leakage"] == "LEAKY" \
-            else plan["leakage"]
-        plans.add_row(plan["plan"], plan["fingerprint"][:16], str(plan["grouped_by"] or "-"), verdict)
-    console.print(plans)
+        verdict = (Text.assemble(("LEAKY", "bold red"), ": " + "; ".join(plan["findings"]))
+                   if plan["leakage"] == "LEAKY" else plan["leakage"])
+        add_row(plans, plan["plan"], plan["fingerprint"][:16], plan["grouped_by"] or "-", verdict)
+    out.print(plans)
     jobs = Table(title="Jobs (folds)")
-    for column in ("model", "dataset", "protocol", "recipe", "done", "failed", "missing", "stale"):
-        jobs.add_column(column, overflow="fold",
-                        justify="right" if column in ("done", "failed", "missing", "stale") else "left")
+    for column in ("model", "dataset", "protocol", "recipe", "folds"):
+        jobs.add_column(column, no_wrap=column != "folds")
     for row in overview["jobs"]:
-        protocol = f"[bold red]{row['protocol']} (LEAKY)[/]" if row["leaky"] else str(row["protocol"])
-        jobs.add_row(row["model"], row["dataset"], protocol, row["recipe"], str(row["done"]),
-                     f"[red]{row['failed']}[/]" if row["failed"] else "0",
-                     "?" if row["missing"] is None else str(row["missing"]), str(row["stale"]))
-    console.print(jobs)
+        protocol = styled(f"{row['protocol']} (LEAKY)", "bold red") if row["leaky"] else row["protocol"]
+        folds = Text(f"{row['done']} done")
+        for count in ("failed", "broken", "missing", "stale"):
+            if row[count] is None or row[count]:
+                folds.append(f", {'?' if row[count] is None else row[count]} {count}",
+                             "red" if count in ("failed", "broken") else "")
+        add_row(jobs, row["model"], row["dataset"], protocol, row["recipe"], folds)
+    out.print(jobs)
+    for problem in overview["broken"]:
+        say(out, "[red]broken[/]: {}; the next `ferbench run` with the same arguments redoes that job.", problem)
     return 0

@@ -111,6 +111,23 @@ def _fit_retrying_oom(job: Job, build: Callable[[], nn.Module], train: Callable[
     return train(build(), recipe=job.recipe.with_overrides(batch_size=half), accumulation=accumulation)
 
 
+def check_output_shape(model: nn.Module, name: str, num_classes: int) -> None:
+    """Make ``model``'s first forward pass check its output against (batch, ``num_classes``):
+    a model that returns another shape (10 logits for 7 classes, say) would otherwise train
+    and be scored wrongly, or fail later with an error that does not say why."""
+
+    def check(module: nn.Module, args: tuple, output: object) -> None:
+        handle.remove()
+        expected = (args[0].shape[0], num_classes)
+        shape = tuple(getattr(output, "shape", ()))
+        if shape != expected:
+            raise ValueError(f"model {name!r} returned an output of shape {shape or type(output).__name__} "
+                             f"for a batch of {expected[0]}; expected {expected} (batch, classes: one logit "
+                             f"per class of the data set). Check its build(num_classes=...).")
+
+    handle = model.register_forward_hook(check)
+
+
 @dataclass(frozen=True)
 class JobContext:
     """What a job is run against besides its data: the model's spec, the metrics, the device,
@@ -184,8 +201,10 @@ def _train(job: Job, dataset: Dataset, plan: FoldPlan, context: JobContext, reco
 
     def build() -> nn.Module:
         seed_everything(job.seed)  # the model's initial weights come from the job's seed
-        return create_model(spec, num_classes=len(dataset.classes), in_chans=channels,
-                            image_size=image_size, pretrained=job.pretrained or None)
+        model = create_model(spec, num_classes=len(dataset.classes), in_chans=channels,
+                             image_size=image_size, pretrained=job.pretrained or None)
+        check_output_shape(model, spec.name, len(dataset.classes))
+        return model
 
     fitted = _fit_retrying_oom(job, build, functools.partial(
         fit, images=train.images, labels=train.labels, clips=train_clips,

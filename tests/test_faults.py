@@ -1,0 +1,96 @@
+"""Hostile input and broken files: printed as text, redone, or refused with a message that says why."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import ferbench
+from ferbench import assign_folds
+from ferbench.engine.job import JobContext, run_job
+from ferbench.registry import reset_registry
+from ferbench.specs import ModelSpec
+
+from conftest import install_plugin, make_dataset
+from test_store import make_job
+from test_train import tiny_model
+
+CPU = torch.device("cpu")
+
+#: A plugin whose texts hold Rich markup that closes nothing, and whose model's build raises.
+MARKUP = '''
+import ferbench
+from torch import nn
+from ferbench.specs import ModelSpec
+
+def build(num_classes, in_chans, image_size):
+    raise ValueError("cannot build [/] at [bold]this[/bold] size")
+
+@ferbench.hookimpl
+def ferbench_models():
+    return [ModelSpec("markup-net", build=build, description="closes [/] nothing")]
+'''
+
+
+def test_markup_in_plugin_texts_and_errors_prints_as_written(cli, tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    install_plugin(site, "markup-fer", "markup_fer", MARKUP)
+    reset_registry()
+    status, out, err = cli("list", "models")
+    assert status == 0 and "closes [/] nothing" in " ".join(out.split()), err
+    status, out, err = cli("run", "--models", "markup-net,smallcnn", "--folds", "2", "--epochs", "1",
+                           "--out", tmp_path / "run")
+    assert status == 1, err  # one model failed: the run went on and reported it
+    assert "cannot build [/] at [bold]this[/bold] size" in " ".join(out.split())
+    jobs = ferbench.load_jobs(tmp_path / "run")
+    assert set(jobs.loc[jobs["model"] == "smallcnn", "status"]) == {"ok"}
+    status, _, err = cli("show", tmp_path / "run [backup]")
+    assert status == 2 and "run [backup]" in err
+
+
+class TooWide(nn.Module):
+    """Ten logits, whatever the number of classes."""
+
+    def __init__(self, **_):
+        super().__init__()
+        self.fc = nn.Linear(1, 10)
+
+    def forward(self, x):
+        return self.fc(x.mean((1, 2, 3))[:, None])
+
+
+@pytest.mark.parametrize("build, shape", [(lambda **kw: TooWide(), "(4, 10)"),
+                                          (lambda **kw: nn.Sequential(nn.Flatten(), nn.Linear(144, 2)), "(4, 2)")])
+def test_a_model_with_the_wrong_output_shape_fails_its_job_naming_both_shapes(build, shape):
+    data = make_dataset(n_subjects=6)
+    plan = assign_folds(data, "subject", 3, 0)
+    job = make_job(data, plan, 0, ferbench.Recipe(epochs=1, batch_size=4))
+    result = run_job(job, data, plan, JobContext(ModelSpec("wrong", build=build), [], CPU))
+    assert result.status == "failed"
+    first = result.error.splitlines()[0]
+    assert f"model 'wrong' returned an output of shape {shape}" in first and "expected (4, 3)" in first
+
+
+def test_a_model_with_the_right_shape_trains(tmp_path):
+    data = make_dataset(n_subjects=6)
+    plan = assign_folds(data, "subject", 3, 0)
+    result = run_job(make_job(data, plan, 0), data, plan, JobContext(ModelSpec("tiny", build=tiny_model), [], CPU))
+    assert result.status == "ok" and result.proba.shape == (len(plan.test_index(0)), 3)
+    assert np.allclose(result.proba.sum(1), 1, atol=1e-5)
+
+
+def test_show_names_a_broken_prediction_file_and_run_redoes_it(cli, tmp_path):
+    run = tmp_path / "run"
+    assert cli("run", "--models", "smallcnn", "--folds", "2", "--epochs", "1", "--out", run)[0] == 0
+    npz = next(run.rglob("fold-1.npz"))
+    npz.write_bytes(npz.read_bytes()[:100])
+    status, out, _ = cli("show", run)
+    text = " ".join(out.split())
+    assert status == 0 and "1 done, 1 broken" in text and "fold-1.npz has 100 bytes" in text
+    status, out, _ = cli("run", "--models", "smallcnn", "--folds", "2", "--epochs", "1", "--out", run)
+    assert status == 0 and "1 job(s) trained, 1 already done" in " ".join(out.split())
+    assert (ferbench.load_jobs(run)["status"] == "ok").all()
