@@ -31,7 +31,12 @@ def get_dataset(name: str, root: str | Path | None = None, **options: Any) -> Da
         inspect.signature(spec.load).bind(root, **options)
     except TypeError as error:
         raise UserError(f"data set {name!r} does not take option(s) {sorted(options)}: {error}.") from None
-    dataset = spec.load(root, **options)
+    try:
+        dataset = spec.load(root, **options)
+    except NotADirectoryError as error:
+        raise UserError(f"data set {name!r}: {error.filename or root} is a file where a folder was expected "
+                        f"({error.strerror}); --data-dir {name}=PATH takes the folder that holds the data "
+                        "set (`ferbench list datasets --wide` shows each layout).") from None
     if not isinstance(dataset, Dataset):
         raise TypeError(f"data set plugin {name!r}: load() returned {type(dataset).__name__}, not Dataset.")
     if dataset.name != name:

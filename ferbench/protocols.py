@@ -204,6 +204,12 @@ def assign_folds(dataset: Dataset, protocol: str = "subject", k: int = 10, seed:
     ``dedup`` groups the folds by the chains of copies it finds.
     """
     check_protocol(protocol, k)
+    present = np.unique(dataset.labels)
+    if len(present) < 2:
+        names = ", ".join(dataset.classes[i] for i in present) or "none"
+        raise UserError(f"data set {dataset.name!r} has {len(present)} class with samples ({names}): a "
+                        "classifier needs at least two, and every score would be meaningless. Check "
+                        "its folder layout or --dataset-option classes=.")
     if protocol == "official":
         return _official(dataset, seed)
     if protocol == "official-purged":
@@ -227,20 +233,24 @@ def assign_folds(dataset: Dataset, protocol: str = "subject", k: int = 10, seed:
             )
         splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
     else:
-        largest = int(np.bincount(labels).max())
-        if largest < k:
-            raise UserError(
-                f"data set {dataset.name!r}: its largest class has {largest} samples, fewer than "
-                f"--folds {k}, so no stratified split exists. Use --folds {largest} or fewer."
-            )
         splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    largest = int(np.bincount(labels).max())
+    if largest < k:
+        raise UserError(
+            f"data set {dataset.name!r}: its largest class has {largest} samples, fewer than "
+            f"--folds {k}, so no stratified split exists. Use --folds {largest} or fewer."
+        )
     test_fold = np.full(len(dataset), -1, dtype=np.int64)
     with warnings.catch_warnings():
         # "The least populated class has only n members" is expected on small data sets;
         # the saved plan lets anyone count each fold's classes.
         warnings.filterwarnings("ignore", message="The least populated class")
-        for fold, (_, test) in enumerate(splitter.split(np.zeros(len(labels)), labels, groups)):
-            test_fold[test] = fold
+        try:
+            for fold, (_, test) in enumerate(splitter.split(np.zeros(len(labels)), labels, groups)):
+                test_fold[test] = fold
+        except ValueError as error:
+            raise UserError(f"data set {dataset.name!r} cannot be split into --folds {k} by "
+                            f"{type(splitter).__name__} ({error}); use fewer folds.") from None
     empty = sorted(set(range(k)) - set(test_fold.tolist()))
     if empty:
         raise UserError(

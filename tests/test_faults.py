@@ -94,3 +94,35 @@ def test_show_names_a_broken_prediction_file_and_run_redoes_it(cli, tmp_path):
     status, out, _ = cli("run", "--models", "smallcnn", "--folds", "2", "--epochs", "1", "--out", run)
     assert status == 0 and "1 job(s) trained, 1 already done" in " ".join(out.split())
     assert (ferbench.load_jobs(run)["status"] == "ok").all()
+
+
+@pytest.mark.parametrize("dataset", ["ckplus", "imagefolder"])
+def test_a_file_given_as_a_data_folder_is_named(cli, tmp_path, dataset):
+    file = tmp_path / "CK+48 [backup].zip"
+    file.write_bytes(b"not a folder")
+    status, _, err = cli("leakage", "--dataset", dataset, "--data-dir", f"{dataset}={file}")
+    text = " ".join(err.split())
+    assert status == 2 and "CK+48 [backup].zip" in text and "a file" in text and "folder" in text, err
+
+
+def test_too_many_folds_for_the_classes_and_a_single_class_are_refused_by_name():
+    few = make_dataset(n_subjects=12, per_subject=1, n_classes=3)
+    few.labels[:] = np.arange(12) % 3  # 12 subjects, 4 images a class
+    with pytest.raises(ferbench.UserError, match="largest class has 4 samples, fewer than --folds 10"):
+        assign_folds(few, "subject", 10, 0)
+    one = make_dataset()
+    one.labels[:] = 0
+    with pytest.raises(ferbench.UserError, match="has 1 class with samples"):
+        assign_folds(one, "dedup", 3, 0)
+
+
+def test_config_file_errors_name_the_file_and_the_key(cli, tmp_path):
+    status, _, err = cli("run", "--config", tmp_path)
+    assert status == 2 and "is a folder" in err
+    config = tmp_path / "run.toml"
+    config.write_text('folds = "three"\n')
+    status, _, err = cli("run", "--config", config)
+    assert status == 2 and str(config) in " ".join(err.split()) and "folds = 'three'" in err
+    config.write_text('protocol = "images"\n')
+    status, _, err = cli("run", "--config", config)
+    assert status == 2 and "protocol = 'images' is not one of" in " ".join(err.split())

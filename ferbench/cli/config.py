@@ -46,6 +46,11 @@ def file_arguments(path: Path, parser: argparse.ArgumentParser) -> list[str]:
         data = tomllib.loads(Path(path).read_text())
     except FileNotFoundError:
         raise UserError(f"config file {path} not found.") from None
+    except IsADirectoryError:
+        raise UserError(f"--config {path} is a folder; give the TOML file itself (a run directory's "
+                        "is RUN_DIR/config.toml).") from None
+    except OSError as error:
+        raise UserError(f"config file {path} cannot be read ({error.strerror}).") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise UserError(f"{path} is not valid TOML: {error}") from None
     options = _options(parser)
@@ -66,8 +71,21 @@ def file_arguments(path: Path, parser: argparse.ArgumentParser) -> list[str]:
         if len(values) > 1 and not isinstance(action, argparse._AppendAction):
             raise UserError(f"{path}: {key} takes one value, got a list.")
         for item in values:
+            _check_value(path, key, item, action)
             tokens += [_flag(action), _text(item)]
     return tokens
+
+
+def _check_value(path: Path, key: str, value: Any, action: argparse.Action) -> None:
+    """A file's value converted and checked as the command line would, with an error naming the
+    file and the key (argparse's own would name only the flag)."""
+    try:
+        converted = action.type(_text(value)) if callable(action.type) else _text(value)
+    except (ValueError, TypeError, argparse.ArgumentTypeError) as error:
+        kind = getattr(action.type, "__name__", "value")
+        raise UserError(f"{path}: {key} = {value!r} is not a valid {kind} ({error}).") from None
+    if action.choices is not None and converted not in action.choices:
+        raise UserError(f"{path}: {key} = {value!r} is not one of {', '.join(map(str, action.choices))}.")
 
 
 def _text(value: Any) -> str:

@@ -42,7 +42,8 @@ def relative_path(path: str | Path, root: Path) -> str:
 def require_dir(path: Path, dataset: str, what: str) -> Path:
     """``path`` if it is a folder, else a UserError saying what was expected there."""
     if not path.is_dir():
-        raise UserError(f"data set {dataset!r}: folder {path} not found; expected {what}. "
+        found = "is a file, not a folder" if path.exists() else "not found"
+        raise UserError(f"data set {dataset!r}: {path} {found}; expected a folder: {what}. "
                         f"Check --data-dir {dataset}=PATH.")
     return path
 
