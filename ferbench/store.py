@@ -173,6 +173,7 @@ class RunStore:
                 "(finished jobs are kept, and a re-run then does only what is missing), or use another --out."
             ) from None
         try:
+            self._remove_orphaned_temporaries()
             handle.truncate(0)
             handle.write(f"pid {os.getpid()} on {socket.gethostname()}, since "
                          f"{time.strftime('%Y-%m-%d %H:%M:%S')}")
@@ -185,12 +186,31 @@ class RunStore:
                 (self.root / ".lock").unlink()
                 self.root.rmdir()
 
+    def _remove_orphaned_temporaries(self) -> None:
+        """Delete the temporary files of commits whose process died before renaming them
+        (``.<name>.<pid>.<token>.tmp`` of a pid no longer running on this machine)."""
+        for path in self.root.rglob(".*.tmp"):
+            parts = path.name.split(".")
+            if len(parts) >= 5 and parts[-3].isdigit() and not _running(int(parts[-3])):
+                path.unlink(missing_ok=True)
+
     def write_config(self, config: dict[str, Any], toml: str | None = None) -> None:
         """Record the resolved configuration of the latest ``ferbench run`` here (and, from the
         command line, its options as ``config.toml``, which ``ferbench run --config`` reads)."""
         atomic_write(self.root / "config.json", json.dumps(config, indent=1).encode())
         if toml is not None:
             atomic_write(self.root / "config.toml", toml.encode())
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def load_plans(run_dir: str | Path) -> dict[str, FoldPlan]:
@@ -214,7 +234,9 @@ def load_records(run_dir: str | Path) -> list[JobRecord]:
     ``stale`` (its fold plan was since replaced, by ``--force``) set."""
     run_dir = Path(run_dir)
     if not (run_dir / "jobs").is_dir():
-        raise UserError(f"{run_dir} is not a ferbench run directory (no jobs/ folder inside).")
+        if (run_dir / "folds").is_dir():
+            return []  # planned, nothing committed yet
+        raise UserError(f"{run_dir} is not a ferbench run directory (no jobs/ or folds/ folder inside).")
     digests = _plan_digests(run_dir)
     records = []
     for path in sorted((run_dir / "jobs").rglob("fold-*.json")):

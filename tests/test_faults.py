@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -126,3 +127,53 @@ def test_config_file_errors_name_the_file_and_the_key(cli, tmp_path):
     config.write_text('protocol = "images"\n')
     status, _, err = cli("run", "--config", config)
     assert status == 2 and "protocol = 'images' is not one of" in " ".join(err.split())
+
+
+def test_plugin_text_cannot_run_in_a_spreadsheet_break_latex_or_become_math(tmp_path):
+    from ferbench.report import build_report
+    from ferbench.report.tables import csv_text, escape_markdown
+    from test_report import write_run
+
+    frame = pd.DataFrame({"text": ["=HYPERLINK(\"x\")", "+1+2", "@SUM(A1)", "-0.5", "plain"], "n": [1, -2, 3, 4, 5]})
+    rows = csv_text(frame).splitlines()
+    assert rows[1:] == ['"\'=HYPERLINK(""x"")",1', "'+1+2,-2", "'@SUM(A1),3", "-0.5,4", "plain,5"]
+    assert escape_markdown("costs $x$") == r"costs \$x\$"
+    write_run(tmp_path / "run", {"a": 0.9, "b": 0.6}, k=3, card={"parameters": 10, "pretraining": "line one\nline two"})
+    build_report([tmp_path / "run"], tmp_path / "out")
+    tex = (tmp_path / "out" / "leaderboard.tex").read_text()
+    assert "line one line two" in tex and "line one\n" not in tex
+
+
+class EmitsNaN(nn.Module):
+    def __init__(self, **_):
+        super().__init__()
+        self.fc = nn.Linear(1, 3)
+
+    def forward(self, x):
+        return self.fc(x.mean((1, 2, 3))[:, None]) * float("nan")
+
+
+def test_a_model_that_emits_nan_at_once_is_not_blamed_on_the_learning_rate():
+    data = make_dataset(n_subjects=6)
+    plan = assign_folds(data, "subject", 3, 0)
+    result = run_job(make_job(data, plan, 0), data, plan, JobContext(ModelSpec("nan", build=EmitsNaN), [], CPU))
+    first = result.error.splitlines()[0]
+    assert result.status == "failed" and "before any weight update" in first and "--lr" not in first
+
+
+def test_show_on_a_planned_run_and_orphaned_temporary_files(cli, tmp_path):
+    from ferbench.store import RunStore
+
+    data = make_dataset()
+    store = RunStore(tmp_path / "run")
+    store.save_plan(assign_folds(data, "subject", 3, 0))
+    status, out, err = cli("show", tmp_path / "run")
+    assert status == 0, err
+    dead = tmp_path / "run" / "jobs" / ".fold-0.json.999999999.abcd.tmp"
+    live = tmp_path / "run" / "jobs" / f".fold-1.json.{__import__('os').getpid()}.abcd.tmp"
+    for path in (dead, live):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("{")
+    with store.lock():
+        pass
+    assert not dead.exists() and live.exists()

@@ -154,6 +154,18 @@ def _optimizer(recipe: Recipe, params) -> torch.optim.Optimizer:
     return optimizer(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
 
 
+def _not_finite(loss: float, logits: torch.Tensor, epoch: int, step: int, lr: float) -> str:
+    """Why training stopped on a non-finite loss, and what to try: before any update the model
+    itself emits it; after some, the steps were too large."""
+    where = f"training loss became {loss} at epoch {epoch + 1}, step {step + 1}"
+    if epoch == 0 and step == 0:
+        finite = "finite" if bool(torch.isfinite(logits).all()) else "not finite"
+        return (f"{where}, before any weight update: the model's untrained output is already {finite} "
+                "there, so the model (or its input) is at fault, not the learning rate; check its "
+                "forward pass and initialisation.")
+    return f"{where}; lower the learning rate (--lr, now {lr})."
+
+
 def fit(
     model: nn.Module,
     images: np.ndarray,
@@ -256,10 +268,7 @@ def fit(
                 logits = forward(x)
                 loss = F.cross_entropy(logits.float(), targets[idx])
             if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"training loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
-                    f"lower the learning rate (--lr, now {recipe.lr})."
-                )
+                raise FloatingPointError(_not_finite(loss.item(), logits, epoch, step, recipe.lr))
             group, place = divmod(step, accumulation)
             if place == 0:
                 optimizer.zero_grad(set_to_none=True)

@@ -21,8 +21,8 @@ import pandas as pd
 from ferbench.protocols import PROTOCOLS
 from ferbench.report.analysis import BoardAnalysis, correctness
 from ferbench.stats import holm, mcnemar_test
-from ferbench.report.tables import (LEAKY, escape_markdown, leak_reason, markdown_table, metric_label, percent,
-                                    pvalue)
+from ferbench.report.tables import (LEAKY, csv_text, escape_markdown, leak_reason, markdown_table, metric_label,
+                                    percent, pvalue)
 
 
 @dataclass
@@ -186,7 +186,7 @@ def csv(comparisons: list[ProtocolComparison]) -> str:
     """Every comparison as one tidy CSV (gap in points; empty for the reference row)."""
     if not comparisons:
         return ""
-    return pd.concat([c.frame() for c in comparisons], ignore_index=True).to_csv(index=False)
+    return csv_text(pd.concat([c.frame() for c in comparisons], ignore_index=True))
 
 
 NOTE = ("Each gap is a difference of means over folds. Where a model's predictions under both protocols "

@@ -230,12 +230,12 @@ def ranking_text(ranking: Ranking | None) -> str:
 # ---------------------------------------------------------------- escaping
 
 _MD = str.maketrans({"|": r"\|", "\\": "\\\\", "*": r"\*", "_": r"\_", "`": r"\`", "[": r"\[",
-                     "]": r"\]", "<": "&lt;", ">": "&gt;", "&": "&amp;", "#": r"\#"})
+                     "]": r"\]", "<": "&lt;", ">": "&gt;", "&": "&amp;", "#": r"\#", "$": r"\$"})
 _TEX = str.maketrans({"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                       "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"})
 _TEX_SIGNS = {"<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}", "±": r"$\pm$", "–": "--",
               "−": "$-$", "α": r"$\alpha$", "χ²": r"$\chi^2$", "—": "---", "²": r"\textsuperscript{2}",
-              "≤": r"$\leq$"}
+              "≤": r"$\leq$", "\n": " ", "\r": " "}
 
 
 def escape_markdown(text: str) -> str:
@@ -349,7 +349,23 @@ def csv(analyses: list[BoardAnalysis]) -> str:
         frame["above_sanity_band"] = [e.above_band(m) for e, m in zip(entries, frame.get(
             "accuracy_mean", pd.Series([math.nan] * len(frame))))]
         frames.append(frame)
-    return pd.concat(frames, ignore_index=True).to_csv(index=False)
+    return csv_text(pd.concat(frames, ignore_index=True))
+
+
+def csv_text(frame: pd.DataFrame) -> str:
+    """``frame`` as CSV, with text cells that a spreadsheet would run as a formula (starting with
+    ``=``, ``+``, ``-``, ``@``, a tab or a carriage return: plugin texts can hold anything) kept
+    as text by a leading apostrophe; numbers are written as they are."""
+
+    def defuse(value: object) -> object:
+        if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+            try:
+                float(value)
+            except ValueError:
+                return "'" + value
+        return value
+
+    return frame.map(defuse).to_csv(index=False)
 
 
 def pairs_csv(analyses: list[BoardAnalysis]) -> str:
@@ -361,7 +377,7 @@ def pairs_csv(analyses: list[BoardAnalysis]) -> str:
         return "no pairwise comparisons (fewer than two complete models on every board)\n"
     frame = pd.concat(frames, ignore_index=True)
     first = ["dataset", "protocol", "k", "seed", "metric"]
-    return frame[first + [c for c in frame.columns if c not in first]].to_csv(index=False)
+    return csv_text(frame[first + [c for c in frame.columns if c not in first]])
 
 
 def latex(analyses: list[BoardAnalysis]) -> str:
