@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +23,55 @@ from ferbench.specs import Recipe
 from ferbench.store import RunStore
 
 GRID = ("--models", "smallcnn", "--folds", "3", "--epochs", "1", "--threads", "1")
+
+
+def processes() -> dict[int, tuple[str, int, str]]:
+    """pid -> (state, parent pid, command line) of every process, read from /proc (Linux)."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # ended meanwhile
+            continue
+        found[int(stat.parent.name)] = (fields[0], int(fields[1]), command)
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    """Those of ``pids`` that still run (a zombie has ended; only its exit status is left)."""
+    table = processes()
+    return {pid for pid in pids if pid in table and table[pid][0] != "Z"}
+
+
+def children(pid: int) -> set[int]:
+    """The running child processes of ``pid``, but multiprocessing's resource tracker (one per
+    process that used multiprocessing, which lives as long as that process)."""
+    return {child for child, (state, parent, command) in processes().items()
+            if parent == pid and state != "Z" and "multiprocessing.resource_tracker" not in command}
+
+
+def outliving(pids: set[int], seconds: float) -> set[int]:
+    """Those of ``pids`` still running after up to ``seconds``; they are killed, so that a
+    failing test leaves no process behind either."""
+    deadline = time.time() + seconds
+    while (left := alive(pids)) and time.time() < deadline:
+        time.sleep(0.1)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    return left
+
+
+@pytest.fixture(autouse=True)
+def no_process_outlives_its_test():
+    """A test leaves no child process behind (worker processes end with their run)."""
+    if not sys.platform.startswith("linux"):
+        yield
+        return
+    before = children(os.getpid())
+    yield
+    left = outliving(children(os.getpid()) - before, 5)
+    assert not left, f"child processes {sorted(left)} outlived the test"
 
 
 def results(run_dir) -> dict:
@@ -94,13 +146,82 @@ def test_a_killed_worker_fails_only_its_job_and_a_raising_plugin_only_its_own(cl
     assert status == 1 and "6 job(s) failed" in " ".join(out.split())
     jobs = ferbench.load_jobs(tmp_path / "run").set_index(["model", "fold"])
     assert jobs.loc["assassin", "error"].str.startswith("WorkerDied: the worker process running this job died").all()
+    assert jobs.loc["assassin", "error"].str.contains(rf"\(pid \d+ on {re.escape(socket.gethostname())}\)").all()
     assert jobs.loc["broken", "error"].str.contains("ValueError: this plugin is broken").all()
     assert_same(results(tmp_path / "run"), serial)  # smallcnn: every fold, as if nothing had happened
     assert not list((tmp_path / "run" / "claims").glob("*.json"))
 
 
 @pytest.mark.slow
-def test_coordinator_killed_mid_run_then_rerun_gives_the_serial_results(tmp_path, serial):
+def test_a_worker_killed_in_a_rerun_fails_every_job_anew_naming_the_dead_worker(cli, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    install_plugin(tmp_path, "turncoat-fer", "turncoat_fer", """
+        import os, signal
+        import ferbench
+        from ferbench.specs import ModelSpec, Recipe
+
+        def build(num_classes, in_chans, image_size):
+            if os.environ.get("TURNCOAT_KILLS"):
+                os.kill(os.getpid(), signal.SIGKILL)
+            raise ValueError("not today")
+
+        @ferbench.hookimpl
+        def ferbench_models():
+            return [ModelSpec("turncoat", build=build, recipes={"default": Recipe(epochs=1)})]
+    """)
+    args = ("run", "--models", "turncoat", *GRID[2:], "--out", tmp_path / "run")
+    assert cli(*args)[0] == 1  # in this process: three failed jobs
+    paths = sorted((tmp_path / "run" / "jobs").rglob("fold-*.json"))
+    before = {path: path.read_bytes() for path in paths}
+    assert len(paths) == 3 and all(b"ValueError: not today" in data for data in before.values())
+    # Two workers die on folds 0 and 1 while fold 2, failed before, has not started.
+    monkeypatch.setenv("TURNCOAT_KILLS", "1")
+    status, out, _ = cli(*args, "--workers", "2")
+    assert status == 1 and "3 job(s) failed" in " ".join(out.split())
+    assert "not today" not in out, "the failure of the earlier run was reported as this run's"
+    dead = re.compile(r"WorkerDied: the worker process running this job died .*"
+                      rf"\(pid (\d+) on {re.escape(socket.gethostname())}\)")
+    pids = set()
+    for path in paths:
+        assert path.read_bytes() != before[path], f"{path.name} was not rerun"
+        pids.add(dead.match(json.loads(path.read_text())["error"]).group(1))
+    assert len(pids) == 3 and str(os.getpid()) not in pids
+    assert not list((tmp_path / "run" / "claims").glob("*.json"))
+
+
+WORKER = """
+import sys, time
+from ferbench_executors import local
+if sys.argv[2] == "watchdog":
+    local._parent_death_signal = lambda: False  # as where there is no prctl
+local._die_with(int(sys.argv[1]))
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+COORDINATOR = """
+import os, subprocess, sys, time
+worker = subprocess.Popen([sys.executable, "-c", sys.argv[1], str(os.getpid()), sys.argv[2]], stdout=subprocess.PIPE)
+print(worker.pid, worker.stdout.readline().decode().strip(), flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("how", ["signal", "watchdog"])
+def test_a_worker_dies_with_its_coordinator_and_never_starts_without_it(how):
+    coordinator = subprocess.Popen([sys.executable, "-c", COORDINATOR, WORKER, how], stdout=subprocess.PIPE)
+    pid, ready = coordinator.stdout.readline().decode().split()
+    coordinator.kill()
+    coordinator.wait()
+    assert ready == "ready" and not outliving({int(pid)}, 5), f"the worker outlived its coordinator ({how})"
+    orphan = subprocess.run([sys.executable, "-c", WORKER, "1", how], capture_output=True, text=True, timeout=60)
+    # Told that its coordinator is pid 1, not its parent: as when the coordinator died first.
+    assert orphan.returncode == 1 and "ready" not in orphan.stdout
+
+
+@pytest.mark.slow
+def test_coordinator_killed_mid_run_takes_its_workers_along_and_a_rerun_gives_the_serial_results(tmp_path, serial):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "ferbench", "run", *GRID, "--workers", "2", "--out", str(out)]
     env = {**os.environ, "COLUMNS": "120"}
@@ -108,8 +229,11 @@ def test_coordinator_killed_mid_run_then_rerun_gives_the_serial_results(tmp_path
     deadline = time.time() + 300
     while time.time() < deadline and not list(out.glob("jobs/**/fold-*.json")):
         time.sleep(0.05)
+    workers = children(process.pid)
     process.send_signal(signal.SIGKILL)
     process.wait()
+    assert len(workers) == 2, "kill came too late to catch both workers running"
+    assert not outliving(workers, 5), "worker processes outlived their coordinator"
     done = len(list(out.glob("jobs/**/fold-*.json")))
     assert 1 <= done < 3, "kill came too late to test resuming"
     finished = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
