@@ -80,6 +80,21 @@ def unpadded(markdown: str) -> str:
     return "\n".join(lines)
 
 
+@pytest.fixture
+def installed(tmp_path, monkeypatch):
+    """``installed(dist, module, source)`` installs a plugin distribution for this test only
+    (in a site folder on ``sys.path``) and reloads the registry."""
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+
+    def install(dist: str, module: str, source: str) -> None:
+        install_plugin(site, dist, module, source)
+        reset_registry()
+
+    return install
+
+
 def install_plugin(site: Path, dist: str, module: str, source: str, entry_name: str | None = None) -> None:
     """Lay out an installed distribution in ``site`` (a module plus its .dist-info with a
     ``ferbench`` entry point), exactly as pip would, so importlib.metadata discovers it."""

@@ -68,12 +68,8 @@ def test_list_tables_fit_an_80_column_terminal_and_wide_shows_every_column(what)
     assert len(wide.columns) >= len(table.columns) and (what == "plugins" or len(wide.columns) > len(table.columns))
 
 
-def test_third_party_plugin_is_listed_and_runs(cli, tmp_path, monkeypatch):
-    site = tmp_path / "site"
-    site.mkdir()
-    monkeypatch.syspath_prepend(str(site))
-    install_plugin(site, "acme-fer", "acme_fer", THIRD_PARTY)
-    reset_registry()
+def test_third_party_plugin_is_listed_and_runs(cli, tmp_path, installed):
+    installed("acme-fer", "acme_fer", THIRD_PARTY)
     status, out, _ = cli("list", "models", "--wide")
     assert status == 0 and "acme-linear" in out and "acme-fer" in out  # the provider column
     status, out, _ = cli("run", "--models", "acme-linear", *QUICK, "--out", tmp_path / "run")

@@ -11,10 +11,9 @@ from torch import nn
 import ferbench
 from ferbench import assign_folds
 from ferbench.engine.job import JobContext, run_job
-from ferbench.registry import reset_registry
 from ferbench.specs import ModelSpec
 
-from conftest import install_plugin, make_dataset
+from conftest import make_dataset
 from test_store import make_job
 from test_train import tiny_model
 
@@ -35,12 +34,8 @@ def ferbench_models():
 '''
 
 
-def test_markup_in_plugin_texts_and_errors_prints_as_written(cli, tmp_path, monkeypatch):
-    site = tmp_path / "site"
-    site.mkdir()
-    monkeypatch.syspath_prepend(str(site))
-    install_plugin(site, "markup-fer", "markup_fer", MARKUP)
-    reset_registry()
+def test_markup_in_plugin_texts_and_errors_prints_as_written(cli, tmp_path, installed):
+    installed("markup-fer", "markup_fer", MARKUP)
     status, out, err = cli("list", "models")
     assert status == 0 and "closes [/] nothing" in " ".join(out.split()), err
     status, out, err = cli("run", "--models", "markup-net,smallcnn", "--folds", "2", "--epochs", "1",
