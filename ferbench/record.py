@@ -254,6 +254,11 @@ class JobRecord:
 _NOT_STORED = {"path", "stale"}
 
 
+def new_record(job: Job, status: Status = "failed", error: str | None = None, **fields: Any) -> JobRecord:
+    """A record of ``job`` with only its identity, status and ``fields`` set."""
+    return JobRecord(config=job.config(), config_hash=job.config_hash, status=status, error=error, **fields)
+
+
 @dataclass
 class JobResult:
     """What a job's process hands the store: the job and its record, and for a successful job

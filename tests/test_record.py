@@ -28,13 +28,15 @@ BOARDS = Path(__file__).resolve().parents[1] / "leaderboards"
 CPU = torch.device("cpu")
 
 
-def test_reading_results_imports_no_torch():
+def test_reading_results_and_listing_plugins_import_no_torch():
     code = ("import sys, ferbench.store, ferbench\n"
             "assert 'torch' not in sys.modules, 'import'\n"
             f"ferbench.load_results({str(BOARDS / 'ferplus' / 'run')!r})\n"
             f"ferbench.load_predictions({str(BOARDS / 'ferplus' / 'run')!r})\n"
             "import ferbench.report.collect, ferbench.report.analysis\n"
-            "assert 'torch' not in sys.modules, 'load'\n")
+            "assert 'torch' not in sys.modules, 'load'\n"
+            "ferbench.get_registry().select('metric', 'all')\n"
+            "assert 'torch' not in sys.modules, 'plugins'\n")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

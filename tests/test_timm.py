@@ -93,3 +93,12 @@ def test_readme_model_table_is_the_scripts_output():
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
     assert module.table() in README.read_text(), "re-run benchmarks/model_sizes.py into README.md"
+
+
+def test_curated_cards_are_timms_own():
+    """The curated cards are written out (registering the plugin imports no timm); they must
+    say what timm's pretrained configuration says."""
+    from ferbench_timm.backbones import timm_card
+
+    for backbone in CURATED:
+        assert timm_card(backbone.timm_name) == (backbone.licence, backbone.hub_id), backbone.timm_name

@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-
-import timm
-from torch import nn
+from typing import TYPE_CHECKING
 
 from ferbench.errors import UserError
 from ferbench.recipes import PAPER
 from ferbench.specs import Augment, ModelCard, ModelSpec, Recipe
-from ferbench_timm.weights import load_weights, local_weights
+
+if TYPE_CHECKING:
+    from torch import nn
+
+# timm (and with it torch) is imported where a model is built or an uncurated name resolved,
+# never when the plugin is only registered: listing plugins and reading results need no torch.
 
 PREFIX = "timm/"
 
@@ -39,13 +42,16 @@ SCRATCH = Recipe(optimizer="adamw", lr=1e-3, weight_decay=0.05, epochs=20, batch
 
 @dataclass(frozen=True)
 class Backbone:
-    """One curated timm model and why it is in the set."""
+    """One curated timm model and why it is in the set; ``hub_id`` and ``licence`` are timm's
+    pretrained configuration's (a test checks them against timm), for the card."""
 
     timm_name: str
     family: str
     citation: str
+    hub_id: str
     recipe: Recipe = SCRATCH
     cpu_bf16: bool = True
+    licence: str = "apache-2.0"
 
 
 # bf16 autocast against fp32 on a CPU with AMX (2 cores, batch 32, 48×48×1; ViT at 96): 1.08 ×
@@ -56,22 +62,29 @@ class Backbone:
 
 #: The families FER papers compare against, at the sizes that train on a CPU.
 CURATED: tuple[Backbone, ...] = (
-    Backbone("resnet18", "ResNet", "He et al., Deep Residual Learning for Image Recognition, CVPR 2016"),
-    Backbone("resnet50", "ResNet", "He et al., Deep Residual Learning for Image Recognition, CVPR 2016"),
+    Backbone("resnet18", "ResNet", "He et al., Deep Residual Learning for Image Recognition, CVPR 2016",
+             "timm/resnet18.a1_in1k"),
+    Backbone("resnet50", "ResNet", "He et al., Deep Residual Learning for Image Recognition, CVPR 2016",
+             "timm/resnet50.a1_in1k"),
     Backbone("efficientnet_b0", "EfficientNet",
-             "Tan & Le, EfficientNet: Rethinking Model Scaling for CNNs, ICML 2019", cpu_bf16=False),
+             "Tan & Le, EfficientNet: Rethinking Model Scaling for CNNs, ICML 2019",
+             "timm/efficientnet_b0.ra_in1k", cpu_bf16=False),
     Backbone("mobilenetv3_large_100", "MobileNetV3", "Howard et al., Searching for MobileNetV3, ICCV 2019",
-             cpu_bf16=False),
-    Backbone("convnext_atto", "ConvNeXt", "Liu et al., A ConvNet for the 2020s, CVPR 2022", cpu_bf16=False),
+             "timm/mobilenetv3_large_100.ra_in1k", cpu_bf16=False),
+    Backbone("convnext_atto", "ConvNeXt", "Liu et al., A ConvNet for the 2020s, CVPR 2022",
+             "timm/convnext_atto.d2_in1k", cpu_bf16=False),
     # 16-px patches need a larger input than 48 px (3×3 tokens): 96 px gives 6×6 tokens.
     Backbone("vit_tiny_patch16_224", "ViT",
              "Dosovitskiy et al., An Image is Worth 16x16 Words, ICLR 2021",
+             "timm/vit_tiny_patch16_224.augreg_in21k_ft_in1k",
              Recipe(optimizer="adamw", lr=5e-4, weight_decay=0.05, epochs=20, batch_size=32,
                     schedule="cosine", input_size=96, augment=_AUGMENT), cpu_bf16=False),
 )
 
 
 def _fixed_size(timm_name: str) -> bool:
+    import timm
+
     config = timm.get_pretrained_cfg(timm_name)
     return bool(getattr(config, "fixed_input_size", False))
 
@@ -80,6 +93,10 @@ def builder(timm_name: str):
     """``build(num_classes=, in_chans=, image_size=, pretrained=False)`` for ``timm_name``."""
 
     def build(num_classes: int, in_chans: int, image_size: int, pretrained: bool = False) -> nn.Module:
+        import timm
+
+        from ferbench_timm.weights import load_weights, local_weights
+
         options = {"img_size": image_size} if _fixed_size(timm_name) else {}
         if pretrained:
             state = load_weights(local_weights(timm_name))
@@ -90,33 +107,44 @@ def builder(timm_name: str):
     return build
 
 
-def _card(timm_name: str, citation: str = "") -> ModelCard:
+def timm_card(timm_name: str) -> tuple[str | None, str | None]:
+    """(licence, Hugging Face hub id) from timm's pretrained configuration of ``timm_name``."""
+    import timm
+
     config = timm.get_pretrained_cfg(timm_name)
+    return getattr(config, "license", None), getattr(config, "hf_hub_id", None)
+
+
+def _card(citation: str, licence: str | None, hub_id: str | None) -> ModelCard:
     return ModelCard(pretraining="none (--pretrained: local timm weights)",
-                     licence=getattr(config, "license", None) or "see timm",
+                     licence=licence or "see timm",
                      citation=citation or "timm (Wightman, PyTorch Image Models)",
-                     url=f"https://huggingface.co/{config.hf_hub_id}" if getattr(config, "hf_hub_id", None)
+                     url=f"https://huggingface.co/{hub_id}" if hub_id
                      else "https://github.com/huggingface/pytorch-image-models")
 
 
 def spec_for(timm_name: str, recipe: Recipe = SCRATCH, family: str = "timm", citation: str = "",
-             cpu_bf16: bool = True) -> ModelSpec:
-    """The ferbench model ``timm/<timm_name>``, with a from-scratch and the seed paper's recipe."""
+             cpu_bf16: bool = True, card: ModelCard | None = None) -> ModelSpec:
+    """The ferbench model ``timm/<timm_name>``, with a from-scratch and the seed paper's recipe
+    (its card from timm's pretrained configuration unless given)."""
     return ModelSpec(name=PREFIX + timm_name, build=builder(timm_name),
                      recipes={"default": recipe, "paper": PAPER},
                      description=f"timm {timm_name} ({family}), trained from scratch unless --pretrained",
-                     card=_card(timm_name, citation), cpu_bf16=cpu_bf16)
+                     card=card or _card(citation, *timm_card(timm_name)), cpu_bf16=cpu_bf16)
 
 
 def curated_specs() -> list[ModelSpec]:
     """The curated baselines."""
-    return [spec_for(b.timm_name, b.recipe, b.family, b.citation, b.cpu_bf16) for b in CURATED]
+    return [spec_for(b.timm_name, b.recipe, b.family, b.citation, b.cpu_bf16, _card(b.citation, b.licence, b.hub_id))
+            for b in CURATED]
 
 
 def resolve(name: str) -> ModelSpec | None:
     """``timm/<any name timm knows>`` as a model; other prefixes are not ours (None)."""
     if not name.startswith(PREFIX):
         return None
+    import timm
+
     timm_name = name[len(PREFIX):]
     if not timm.is_model(timm_name):
         close = difflib.get_close_matches(timm_name, timm.list_models(), n=5, cutoff=0.6)

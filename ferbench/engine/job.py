@@ -36,7 +36,7 @@ from ferbench.job import Job, derive_seed
 from ferbench.leakage.fitting import fitted_rows
 from ferbench.leakage.report import LeakageReport
 from ferbench.protocols import FoldPlan, inner_split
-from ferbench.record import JobRecord, JobResult
+from ferbench.record import JobRecord, JobResult, new_record
 from ferbench.scoring import metric_info, score
 from ferbench.specs import MetricSpec, ModelSpec, PublishedResult
 
@@ -149,11 +149,6 @@ class JobContext:
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def new_record(job: Job, status: str = "failed", error: str | None = None, **fields: Any) -> JobRecord:
-    """A record of ``job`` with only its identity, status and ``fields`` set."""
-    return JobRecord(config=job.config(), config_hash=job.config_hash, status=status, error=error, **fields)
 
 
 def _started(job: Job, plan: FoldPlan, dataset: Dataset, context: JobContext) -> JobRecord:

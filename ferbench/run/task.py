@@ -19,22 +19,20 @@ import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from ferbench.data import Dataset
-from ferbench.engine.device import select_device
-from ferbench.engine.job import JobContext, new_record, run_job
-from ferbench.engine.train import EpochCallback
 from ferbench.factory import load_dataset
 from ferbench.job import Job, plan_digest
 from ferbench.leakage.crossdata import pretraining_overlap
 from ferbench.leakage.report import LeakageReport
 from ferbench.protocols import FoldPlan
-from ferbench.record import JobResult
+from ferbench.record import JobResult, new_record
 from ferbench.registry import get_registry
 from ferbench.store import RunStore, atomic_write
+
+if TYPE_CHECKING:
+    from ferbench.engine.train import EpochCallback
 
 
 @dataclass(frozen=True)
@@ -115,6 +113,13 @@ def execute(task: Task, on_epoch: EpochCallback | None = None, threads: int | No
     ``threads`` sets torch's CPU threads for this process first (results on the CPU are
     bit-identical for the same seed and thread count).
     """
+    # Imported here: an executor plugin that only lists itself, or hands tasks to other
+    # processes, needs no torch.
+    import torch
+
+    from ferbench.engine.device import select_device
+    from ferbench.engine.job import JobContext, run_job
+
     if threads:
         torch.set_num_threads(threads)
     job = task.job

@@ -22,7 +22,6 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-import torch
 
 from ferbench.errors import UserError
 from ferbench.run.task import Outcome, Task, claim_path, execute, record_lost
@@ -81,6 +80,8 @@ def _init_worker(slots: multiprocessing.Queue, threads: int, parent: int) -> Non
     gpu = slots.get()
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
+    import torch  # after CUDA_VISIBLE_DEVICES, and never when the plugin is only listed
+
     torch.set_num_threads(threads)
 
 
@@ -88,6 +89,8 @@ class LocalExecutor:
     """Runs tasks in ``workers`` processes on this machine (in this process when 1)."""
 
     def __init__(self, workers: int | str | None = None, threads: int | str | None = None):
+        import torch  # here, not at the top: listing the registered executors needs no torch
+
         gpus = torch.cuda.device_count()
         try:
             self.workers = int(workers) if workers not in (None, "auto") else max(1, gpus)

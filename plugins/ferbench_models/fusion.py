@@ -40,9 +40,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ferbench.recipes import PAPER
-from ferbench.specs import Augment, ModelCard, ModelSpec, Recipe
-
 SEQUENCES = ("positions", "rows")
 
 
@@ -196,37 +193,3 @@ def build(num_classes: int, in_chans: int, image_size: int) -> ResBiLSTMFusion:
 def build_frames(num_classes: int, in_chans: int, image_size: int) -> ResBiLSTMFusion:
     """The ``frames`` model with the documented defaults."""
     return ResBiLSTMFusion(num_classes, in_chans, image_size, mode="frames")
-
-
-#: The paper's own recipe (``--recipe paper``) is :data:`ferbench.recipes.PAPER`, shared by
-#: every model so the seed's protocol applies to all of them alike.
-
-#: Finishes on a CPU: batch 32 and a cosine schedule over 20 epochs at the native size, with
-#: milder augmentation (±10°, 10% crop) that suits so short a budget. At ≈110 images/s
-#: (2 CPU cores, fp32; about twice that in bf16) a CK+48 fold (883 training images) trains in
-#: under 3 minutes.
-DEFAULT = Recipe(
-    optimizer="adam", lr=1e-3, weight_decay=1e-4, epochs=20, batch_size=32, schedule="cosine",
-    augment=Augment(hflip=True, rotate=10, crop=0.1, brightness=0.2, contrast=0.2,
-                    saturation=0.2, hue=0.05),
-)
-
-_CARD = ModelCard(
-    pretraining="none",
-    licence="MIT (this implementation); the paper is CC BY-SA 4.0",
-    citation="Munsarif & Ku-Mahamud, Deep residual bidirectional long short-term memory fusion: "
-             "achieving superior accuracy in facial emotion recognition (2024/25)",
-)
-
-# Channels-last on the CPU, measured (2 cores, one training step repeated, batch 32 / 128):
-# 1.20 / 1.32 × fp32 and 1.35 / 1.52 × bf16 for the image model; the clip model is unmeasured.
-SPEC, FRAMES_SPEC = (
-    ModelSpec(name=name, build=builder, recipes={"default": DEFAULT, "paper": PAPER}, input=kind,
-              description=description, card=_CARD, channels_last=kind == "image")
-    for name, builder, kind, description in (
-        ("res-bilstm-fusion", build, "image",
-         "the seed paper's residual CNN → Bi-LSTM → attention → FC, sequence = feature-map positions"),
-        ("res-bilstm-fusion-frames", build_frames, "clip",
-         "the same network with the Bi-LSTM over the frames of a clip (data sets with sequences)"),
-    )
-)
