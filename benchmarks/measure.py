@@ -32,6 +32,10 @@ class Spread:
     def of(cls, values: list[float]) -> Spread:
         return cls(statistics.median(values), min(values), max(values), len(values))
 
+    def scaled(self, factor: float) -> Spread:
+        """Each value times ``factor`` (> 0)."""
+        return Spread(self.median * factor, self.low * factor, self.high * factor, self.rounds)
+
     def inverse(self, scale: float = 1.0) -> Spread:
         """``scale`` divided by each value: seconds per call into calls (or images) per second."""
         return Spread(scale / self.median, scale / self.high, scale / self.low, self.rounds)

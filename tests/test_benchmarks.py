@@ -66,3 +66,19 @@ def test_a_range_wider_than_the_effect_is_flagged():
     assert Spread(2.0, 1.5, 2.5, 3).inverse(10).median == 5.0
     with pytest.raises(ValueError, match="rounds=0"):
         compare({"a": lambda: None}, rounds=0)
+
+
+@pytest.mark.slow
+def test_gpu_check_dry_run_writes_its_log_and_a_run_directory(tmp_path):
+    out = tmp_path / "gpu-out"
+    env = {**os.environ, "OUT": str(out)}
+    done = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--dry-run", "--budget", "75"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    log = (out / "gpu_check.log").read_text()
+    assert done.returncode == 0, log + done.stderr
+    # On a loaded machine a step may be cut short by its budget, which is noted, not failed.
+    for step in ("install: skipped in a dry run", "environment: start", "cuda-tests: start",
+                 "throughput: start", "parallel-folds: start", "paper-recipe: start", "0 step(s) failed"):
+        assert step in log
+    assert (out / "logs" / "paper-recipe.log").is_file()
+    assert (out / "run").is_dir()
