@@ -30,6 +30,7 @@ class Spread:
 
     @classmethod
     def of(cls, values: list[float]) -> Spread:
+        """The median, minimum and maximum of ``values``."""
         return cls(statistics.median(values), min(values), max(values), len(values))
 
     def scaled(self, factor: float) -> Spread:
@@ -45,7 +46,7 @@ class Spread:
         return self.low <= value <= self.high
 
     def overlaps(self, other: Spread) -> bool:
-        """Whether two ranges share a value."""
+        """Whether two ranges share a value (two runs of one benchmark should)."""
         return self.low <= other.high and other.low <= self.high
 
     def noisy(self) -> bool:

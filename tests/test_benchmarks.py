@@ -64,6 +64,8 @@ def test_a_range_wider_than_the_effect_is_flagged():
     assert describe(Spread(2.0, 1.9, 2.1, 5)) == "2.00 × (1.90-2.10 over 5 rounds)"
     assert Spread(1.05, 0.98, 1.10, 5).noisy()
     assert Spread(2.0, 1.5, 2.5, 3).inverse(10).median == 5.0
+    assert Spread(1.9, 1.65, 1.91, 3).overlaps(Spread(2.1, 0.9, 16.2, 3))
+    assert not Spread(0.6, 0.23, 0.86, 3).overlaps(Spread(0.96, 0.95, 0.99, 3))
     with pytest.raises(ValueError, match="rounds=0"):
         compare({"a": lambda: None}, rounds=0)
 
