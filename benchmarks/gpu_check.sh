@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The one script to run when a GPU machine is lent for a short while (about 15 minutes in all).
+# The one script to run when a GPU machine is available for a short while (about 15 minutes in all).
 #
 #   OUT=gpu-out bash benchmarks/gpu_check.sh [--data ../shared/data/ckplus48] [--budget 510]
-#   OUT=/tmp/x bash benchmarks/gpu_check.sh --dry-run [--budget 75]
+#   OUT=dry-out bash benchmarks/gpu_check.sh --dry-run [--budget 75]
 #
 # On a machine that already has torch: installs ferbench with
 # `pip install --no-deps --no-build-isolation -e .` (nothing downloaded), then runs
