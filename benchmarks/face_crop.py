@@ -1,21 +1,22 @@
 """Face detection and cropping speed: one process against all cores, and detection quality.
 
-    python benchmarks/face_crop.py [--data ../shared/data] [--portraits 200] [--size 256]
+    python benchmarks/face_crop.py [--data ../shared/data] [--portraits 200] [--size 256] [--rounds 5]
 
 Writes ``--portraits`` grey ``--size``² portraits into a temporary image folder: CK+48 faces
 (from ``--data``/ckplus48) enlarged to 40–60 % of the frame and pasted at random places into
 noise, then loads the folder with ``face_crop="detect"`` (OpenCV's Haar cascade) twice, each
-time into an empty cache: once in one process, once the way ``ferbench run`` does (forked
-workers on every core). Prints ms per portrait, the speed-up, and the share of crops whose
-detection box overlaps the pasted face with IoU ≥ 0.5.
+time into an empty cache: in one process, and the way ``ferbench run`` does (forked workers on
+every core), once each to warm up, then interleaved for ``--rounds`` rounds (measure.py). Prints
+the median ms per portrait with its range, the median per-round speed-up with its range, and the
+share of crops whose detection box overlaps the pasted face with IoU ≥ 0.5.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,9 @@ from PIL import Image
 
 from ferbench.loading import FaceCrop, LoadReport, cache, images, load_images
 from ferbench.loading.faces import detect
+
+sys.path.insert(0, str(Path(__file__).parent))
+from measure import compare, describe, describe_value  # noqa: E402
 
 
 def write_portraits(folder: Path, faces: list[Path], count: int, size: int, seed: int = 0) -> list[tuple]:
@@ -40,17 +44,15 @@ def write_portraits(folder: Path, faces: list[Path], count: int, size: int, seed
     return boxes
 
 
-def timed_load(paths: list[str], parallel: bool) -> float:
-    """Seconds to crop every portrait into an empty cache."""
+def crop_all(paths: list[str], parallel: bool) -> None:
+    """Crop every portrait into an empty cache."""
     cache.clear_memory()
     saved = images._PARALLEL_FROM_FACES
     images._PARALLEL_FROM_FACES = images._PARALLEL_FROM_FACES if parallel else len(paths) + 1
     try:
         with tempfile.TemporaryDirectory() as folder:
             os.environ["FERBENCH_CACHE_DIR"] = folder
-            start = time.perf_counter()
             load_images(paths, channels=1, size=(96, 96), report=LoadReport("bench"), face=FaceCrop("detect"))
-            return time.perf_counter() - start
     finally:
         images._PARALLEL_FROM_FACES = saved
 
@@ -74,6 +76,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--portraits", type=int, default=200)
     parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default: 5)")
     args = parser.parse_args()
     faces = sorted((args.data / "ckplus48").glob("*/*.png"))
     if not faces:
@@ -82,13 +85,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         boxes = write_portraits(Path(folder), faces[::max(1, len(faces) // args.portraits)], args.portraits, args.size)
         paths = sorted(str(p) for p in Path(folder).glob("*.png"))
-        serial = timed_load(paths, parallel=False)
-        parallel = timed_load(paths, parallel=True)
+        times = compare({"one process": lambda: crop_all(paths, parallel=False),
+                         "all cores": lambda: crop_all(paths, parallel=True)}, rounds=args.rounds)
         share = iou_share(paths, boxes)
     n = len(paths)
-    print(f"{n} portraits of {args.size}x{args.size}, {os.cpu_count()} cores")
-    print(f"one process: {serial:.2f} s ({1000 * serial / n:.1f} ms a portrait)")
-    print(f"all cores:   {parallel:.2f} s ({1000 * parallel / n:.1f} ms a portrait), {serial / parallel:.2f}x")
+    print(f"{n} portraits of {args.size}x{args.size}, {os.cpu_count()} cores, {args.rounds} interleaved rounds")
+    for name in ("one process", "all cores"):
+        print(f"{name + ':':12s} {describe_value(times.time(name).scaled(1000 / n), 'ms a portrait', 1)}")
+    print(f"speed-up of all cores: {describe(times.speedup('all cores', 'one process'))}")
     print(f"detections with IoU >= 0.5 against the pasted face: {100 * share:.1f} %")
 
 

@@ -8,9 +8,11 @@
    through other copies).
 2. **False alarms.** On CK+48 and the synthetic set every pair of different subjects is
    unrelated, so each cross-subject pair found is a false alarm.
-3. **Speed.** All pairs of the FER+ images: ferbench's search against imagehash's per-image pHash
-   (plain and mirrored) with all pairs within Hamming distance 8 found by a blocked numpy
-   popcount. Prints the time ratio and how far the two pair sets agree.
+3. **Speed.** All pairs of the FER+ images (or the first ``--speed-images``): ferbench's search
+   against imagehash's per-image pHash (plain and mirrored) with all pairs within Hamming
+   distance 8 found by a blocked numpy popcount, once each to warm up, then interleaved for
+   ``--rounds`` rounds (measure.py). Prints the median time ratio with its range and how far the
+   two pair sets agree.
 
 Needs ``pip install imagehash`` for part 3 (``--no-imagehash`` skips it).
 """
@@ -18,7 +20,7 @@ Needs ``pip install imagehash`` for part 3 (``--no-imagehash`` skips it).
 from __future__ import annotations
 
 import argparse
-import time
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +29,9 @@ from PIL import Image
 from ferbench.factory import get_dataset
 from ferbench.leakage.planted import KINDS, plant_copies
 from ferbench.similarity import DuplicateSearch, components, near_pairs
+
+sys.path.insert(0, str(Path(__file__).parent))
+from measure import compare, describe, describe_value  # noqa: E402
 
 
 def planted_recall(images: np.ndarray, n: int, seed: int = 0) -> dict[str, float]:
@@ -62,24 +67,30 @@ def _phash_bits(images: np.ndarray) -> np.ndarray:
     return np.array([pack(image) for image in images], dtype=np.uint64)
 
 
-def speed(images: np.ndarray) -> None:
-    """ferbench's search against imagehash pHash + numpy popcount, on the same images."""
-    started = time.perf_counter()
-    ours = near_pairs(images[..., None])
-    ours_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    hashes = _phash_bits(images)
-    mirrored = _phash_bits(np.ascontiguousarray(images[:, :, ::-1]))
-    hash_seconds = time.perf_counter() - started
-    theirs = _popcount_pairs(hashes, mirrored, 8)
-    phash_seconds = time.perf_counter() - started
-    mine = set(zip(ours.first.tolist(), ours.second.tolist()))
-    both = len(mine & theirs)
-    print(f"all pairs of {len(images)} images: ferbench {ours_seconds:.1f} s ({len(mine)} pairs); "
-          f"imagehash pHash {phash_seconds:.1f} s ({hash_seconds:.1f} s hashing, {len(theirs)} pairs "
-          f"within Hamming 8, mirrors included)")
-    print(f"  time ratio pHash / ferbench: {phash_seconds / ours_seconds:.2f}")
-    print(f"  agreement: {both} pairs in both; {both / max(len(theirs), 1):.1%} of pHash's pairs "
+def phash_pairs(images: np.ndarray) -> set:
+    """imagehash's pHash of every image and its mirror, all pairs within Hamming distance 8."""
+    return _popcount_pairs(_phash_bits(images), _phash_bits(np.ascontiguousarray(images[:, :, ::-1])), 8)
+
+
+def speed(images: np.ndarray, rounds: int) -> None:
+    """ferbench's search against imagehash pHash + numpy popcount on the same images, interleaved."""
+    found: dict[str, set] = {}
+
+    def ours() -> None:
+        pairs = near_pairs(images[..., None])
+        found["ferbench"] = set(zip(pairs.first.tolist(), pairs.second.tolist()))
+
+    def theirs() -> None:
+        found["pHash"] = phash_pairs(images)
+
+    times = compare({"ferbench": ours, "pHash": theirs}, rounds=rounds)
+    mine, other = found["ferbench"], found["pHash"]
+    both = len(mine & other)
+    print(f"all pairs of {len(images)} images, {rounds} interleaved rounds: ferbench "
+          f"{describe_value(times.time('ferbench'), 's', 1)} ({len(mine)} pairs); imagehash pHash "
+          f"{describe_value(times.time('pHash'), 's', 1)} ({len(other)} pairs within Hamming 8, mirrors included)")
+    print(f"  time ratio pHash / ferbench: {describe(times.ratio('pHash', 'ferbench'))}")
+    print(f"  agreement: {both} pairs in both; {both / max(len(other), 1):.1%} of pHash's pairs "
           f"found by ferbench, {both / max(len(mine), 1):.1%} of ferbench's found by pHash")
 
 
@@ -88,6 +99,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--planted", type=int, default=300)
     parser.add_argument("--no-imagehash", action="store_true")
+    parser.add_argument("--speed-images", type=int, help="time the search on the first N FER+ images (default: all)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the speed part (default: 3)")
     args = parser.parse_args()
     print(f"defaults: {DuplicateSearch().to_dict()}")
     sets = [("synthetic", None)]
@@ -107,7 +120,7 @@ def main() -> None:
             print(f"{name}: {int(unrelated.sum())} false alarms (pairs of different subjects) among "
                   f"{total} pairs; {int((~unrelated).sum())} pairs within a subject")
         if name == "ferplus" and not args.no_imagehash:
-            speed(grey)
+            speed(grey[:args.speed_images], args.rounds)
 
 
 if __name__ == "__main__":

@@ -6,9 +6,10 @@ preloaded as float tensors (no augmentation, no normalisation, no bookkeeping); 
 end to end as a job does, without augmentation (the same work as the bare loop) and with the
 default recipe's augmentation. The ceiling is the machine's fp32 matmul rate, measured here,
 divided by the model's training FLOPs per image (3 × the forward FLOPs: forward, and backward
-for activations and weights). Prints images/s (frames/s for clip models), each as a fraction of
-that ceiling, and the ratios, all measured in one run: these machines are shared and noisy,
-so compare ratios.
+for activations and weights). For each batch size, every configuration runs once to warm up,
+then all of them interleaved for ``--rounds`` rounds (measure.py); prints the median images/s
+(frames/s for clip models) with its range, as a fraction of that ceiling, and the median of the
+per-round ratios with their range, flagged where the range is wider than the effect.
 
 Run: python benchmarks/training_throughput.py --model res-bilstm-fusion --batch-sizes 4,128
 """
@@ -16,7 +17,9 @@ Run: python benchmarks/training_throughput.py --model res-bilstm-fusion --batch-
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,6 +31,11 @@ from ferbench.engine.device import (autocast, images_to_device, resolve_precisio
 from ferbench.engine.train import fit
 from ferbench.factory import count_flops
 from ferbench.specs import Augment, ModelSpec
+
+sys.path.insert(0, str(Path(__file__).parent))
+from measure import Comparison, compare, describe, describe_value  # noqa: E402
+
+BARE, PLAIN, AUGMENTED = "bare loop, preloaded tensors", "fit, no augmentation", "fit, default augmentation"
 
 
 def build(spec: ModelSpec, data: ferbench.Dataset) -> torch.nn.Module:
@@ -59,10 +67,15 @@ def training_flops_per_image(spec: ModelSpec, data: ferbench.Dataset) -> float:
     return 3 * count_flops(model, (1, channels, height, width))
 
 
+def frames(spec: ModelSpec, data: ferbench.Dataset) -> int:
+    """Images (frames for clip models) one epoch trains on."""
+    return data.clips().rows.size if spec.input == "clip" else len(data)
+
+
 def bare(spec: ModelSpec, data: ferbench.Dataset, epochs: int, batch: int,
-         device: torch.device, precision: str) -> float:
-    """Images (frames) per second of a plain loop over preloaded float tensors (in the memory
-    format the harness uses for the model)."""
+         device: torch.device, precision: str) -> None:
+    """A plain training loop over preloaded float tensors (in the memory format the harness uses
+    for the model)."""
     model = build(spec, data).to(device)
     x_all = images_to_device(data.images, device).float().div(255)
     if use_channels_last(device, spec.channels_last):
@@ -75,11 +88,7 @@ def bare(spec: ModelSpec, data: ferbench.Dataset, epochs: int, batch: int,
     else:
         labels = data.labels
     y_all = torch.as_tensor(labels, device=device)
-    frames = x_all[0].numel() // data.images[0].size
     model.train()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    started = time.perf_counter()
     for _ in range(epochs):
         order = torch.randperm(len(y_all), device=device)
         for start in range(0, len(y_all) - 1, batch):
@@ -91,19 +100,24 @@ def bare(spec: ModelSpec, data: ferbench.Dataset, epochs: int, batch: int,
             optimizer.step()
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return epochs * len(y_all) * frames / (time.perf_counter() - started)
 
 
 def harness(spec: ModelSpec, data: ferbench.Dataset, epochs: int, batch: int, augment: Augment,
-            device: torch.device, precision: str) -> float:
-    """Images (frames) per second of fit(), everything included."""
+            device: torch.device, precision: str) -> None:
+    """fit(), everything included."""
     recipe = spec.recipes["default"].with_overrides(epochs=epochs, batch_size=batch, augment=augment)
     clips = data.clips() if spec.input == "clip" else None
-    started = time.perf_counter()
     fit(build(spec, data), data.images, data.labels, recipe, device=device, precision=precision,
         seed=0, clips=clips, channels_last=spec.channels_last)
-    frames = len(data) if clips is None else clips.rows.size
-    return epochs * frames / (time.perf_counter() - started)
+
+
+def fit_against_bare(spec: ModelSpec, data: ferbench.Dataset, epochs: int, batch: int,
+                     device: torch.device, precision: str, rounds: int) -> Comparison:
+    """fit() with the recipe's augmentation against the bare loop, interleaved."""
+    augment = spec.recipes["default"].augment
+    return compare({BARE: lambda: bare(spec, data, epochs, batch, device, precision),
+                    AUGMENTED: lambda: harness(spec, data, epochs, batch, augment, device, precision)},
+                   rounds=rounds)
 
 
 def main() -> None:
@@ -112,7 +126,9 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="4,128", help="comma-separated (default: 4,128)")
     parser.add_argument("--precisions", default="fp32,auto",
                         help="comma-separated, each as --precision takes it (default: fp32,auto)")
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default: 5)")
+    parser.add_argument("--images", type=int, help="train on N synthetic images spread over the set (default: all 420)")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     spec = ferbench.get_registry().get("model", args.model)
@@ -120,35 +136,38 @@ def main() -> None:
     precisions = list(dict.fromkeys(resolve_precision(p, device, spec.cpu_bf16)
                                     for p in args.precisions.split(",")))
     data = ferbench.get_dataset("synthetic")
+    if args.images:
+        data = data.subset(np.linspace(0, len(data) - 1, min(args.images, len(data))).astype(int))
     augment = spec.recipes["default"].augment
-    warm = data.subset(np.arange(64))  # oneDNN / cuDNN primitive creation, outside the timings
-    for precision in precisions:
-        bare(spec, warm, 1, 32, device, precision)
-        harness(spec, warm, 1, 32, augment, device, precision)
     gflops = matmul_gflops(device)
     flops = training_flops_per_image(spec, data)
     ceiling = gflops * 1e9 / flops
+    images = args.epochs * frames(spec, data)
     print(f"{spec.name} ({spec.input}), synthetic: {len(data)} images 48×48, {args.epochs} epoch(s), "
-          f"{device}, {torch.get_num_threads()} threads")
+          f"{device}, {torch.get_num_threads()} threads, {args.rounds} interleaved rounds")
     print(f"fp32 matmul {gflops:.0f} GFLOP/s; training {flops / 1e9:.2f} GFLOP per image; "
           f"ceiling {ceiling:.0f} images/s")
     for batch in (int(b) for b in args.batch_sizes.split(",")):
-        first: dict[str, float] = {}
+        workloads = {}
         for precision in precisions:
-            row = {
-                "bare loop, preloaded tensors": bare(spec, data, args.epochs, batch, device, precision),
-                "fit, no augmentation": harness(spec, data, args.epochs, batch, Augment(), device, precision),
-                "fit, default augmentation": harness(spec, data, args.epochs, batch, augment, device,
-                                                     precision),
-            }
-            first = first or row
-            for name, rate in row.items():
-                print(f"batch {batch:4d}  {precision}  {name:30s} {rate:7.1f} images/s  "
-                      f"{rate / ceiling:5.2f} × ceiling  "
-                      f"{rate / row['bare loop, preloaded tensors']:.2f} × bare")
-            if precision != precisions[0]:
-                for name, rate in row.items():
-                    print(f"batch {batch:4d}  {precision} / {precisions[0]}  {name:30s} {rate / first[name]:.2f} ×")
+            workloads[precision, BARE] = lambda p=precision: bare(spec, data, args.epochs, batch, device, p)
+            workloads[precision, PLAIN] = lambda p=precision: harness(spec, data, args.epochs, batch, Augment(),
+                                                                      device, p)
+            workloads[precision, AUGMENTED] = lambda p=precision: harness(spec, data, args.epochs, batch,
+                                                                          augment, device, p)
+        comparison = compare(workloads, rounds=args.rounds)
+        for precision in precisions:
+            for name in (BARE, PLAIN, AUGMENTED):
+                rate = comparison.time((precision, name)).inverse(images)
+                line = (f"batch {batch:4d}  {precision}  {name:28s} {describe_value(rate, 'images/s', 1)}  "
+                        f"{rate.median / ceiling:5.2f} × ceiling")
+                if name != BARE:
+                    line += f"  against bare: {describe(comparison.speedup((precision, name), (precision, BARE)))}"
+                print(line)
+        for precision in precisions[1:]:
+            for name in (BARE, PLAIN, AUGMENTED):
+                speedup = comparison.speedup((precision, name), (precisions[0], name))
+                print(f"batch {batch:4d}  {precision} / {precisions[0]}  {name:28s} {describe(speedup)}")
 
 
 if __name__ == "__main__":
