@@ -84,3 +84,15 @@ def test_gpu_check_dry_run_writes_its_log_and_a_run_directory(tmp_path):
         assert step in log
     assert (out / "logs" / "paper-recipe.log").is_file()
     assert (out / "run").is_dir()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_coordinator_killed_early_and_late_resumes_to_the_same_results_leaving_nothing(tmp_path):
+    """Two trials of `benchmarks/crash_safety.py` (which runs 20 at seeded random moments)."""
+    import crash_safety
+
+    seconds, expected = crash_safety.reference(tmp_path / "reference")
+    for number, fraction in enumerate((0.35, 0.8)):
+        _, problems = crash_safety.trial(tmp_path / f"trial-{number}", seconds * fraction, expected)
+        assert not problems, problems
