@@ -257,7 +257,7 @@ def assign_folds(dataset: Dataset, protocol: str = "subject", k: int = 10, seed:
             f"{splitter!r} left fold(s) {empty} of data set {dataset.name!r} empty; "
             "lower --folds or change --seed."
         )
-    return FoldPlan(
+    return _trainable(dataset, FoldPlan(
         dataset=dataset.name,
         fingerprint=dataset.fingerprint,
         protocol=protocol,
@@ -266,7 +266,26 @@ def assign_folds(dataset: Dataset, protocol: str = "subject", k: int = 10, seed:
         grouped_by=grouped_by,
         splitter=repr(splitter) + found,
         test_fold=test_fold,
-    )
+    ))
+
+
+def _trainable(dataset: Dataset, plan: FoldPlan) -> FoldPlan:
+    """``plan`` (k folds), if every fold's training part holds every class the data set has; a
+    class missing from a training part could never be predicted on that fold (all its samples,
+    or all its subjects, are in one test part), which is refused before any training. (An
+    official split is the data set's own and is taken as it is.)"""
+    present = set(np.unique(dataset.labels).tolist())
+    for fold in range(plan.k):
+        missing = present - set(np.unique(dataset.labels[plan.train_index(fold)]).tolist())
+        if missing:
+            names = ", ".join(dataset.classes[c] for c in sorted(missing))
+            unit = f"{plan.grouped_by}s" if plan.grouped_by else "images"
+            raise UserError(
+                f"data set {dataset.name!r} under --protocol {plan.protocol}: the training part of fold "
+                f"{fold} has no {names} (all its {unit} are in that fold's test part), so no model "
+                "could learn it there. Use fewer folds, or leave that class out of the data set."
+            )
+    return plan
 
 
 @dataclass(frozen=True)

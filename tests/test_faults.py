@@ -172,3 +172,11 @@ def test_show_on_a_planned_run_and_orphaned_temporary_files(cli, tmp_path):
     with store.lock():
         pass
     assert not dead.exists() and live.exists()
+
+
+def test_a_plan_whose_training_part_lacks_a_class_is_refused():
+    data = make_dataset(n_subjects=6, per_subject=6, n_classes=3)
+    data.labels[data.subjects != "S003"] %= 2  # class 2 ("sadness") now lives in one subject only
+    with pytest.raises(ferbench.UserError, match=r"training part of fold \d has no sadness \(all its subjects"):
+        assign_folds(data, "subject", 3, 0)
+    assign_folds(make_dataset(n_subjects=6, per_subject=6, n_classes=3), "subject", 3, 0)
