@@ -31,13 +31,18 @@ def derive_seed(*parts: object) -> int:
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
+def plan_folder(protocol: str, k: int, seed: int) -> str:
+    """``<protocol>-k<k>-s<seed>``: a fold plan's name below its data set's folder (job folders),
+    and the default run directory's name."""
+    return f"{protocol}-k{k}-s{seed}"
+
+
 def plan_key(dataset: str, protocol: str, k: int, seed: int) -> str:
     """The name of a fold plan in a run directory: ``<dataset>-<protocol>-k<k>-s<seed>``.
 
-    The one place this string is made: fold plans, leakage reports, job folders and boards
-    are all filed under it.
+    Made here only: fold plans, leakage reports and boards are filed under it.
     """
-    return f"{dataset}-{protocol}-k{k}-s{seed}"
+    return f"{dataset}-{plan_folder(protocol, k, seed)}"
 
 
 def plan_digest(plan: Assignment) -> str:

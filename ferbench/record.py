@@ -21,7 +21,7 @@ from typing import Any, Callable, Literal
 import numpy as np
 
 from ferbench.errors import UserError
-from ferbench.job import Job, config_hash, plan_key
+from ferbench.job import Job, config_hash, plan_folder, plan_key
 
 SCHEMA_VERSION = 2
 
@@ -293,9 +293,7 @@ def _safe(name: str) -> str:
 def job_folder(record_or_config: JobRecord | dict[str, Any]) -> str:
     """``jobs/<model>/<dataset>/<plan>/<recipe>``: where a job's files live in a run directory."""
     config = record_or_config.config if isinstance(record_or_config, JobRecord) else record_or_config
-    plan = plan_key(config["dataset"], config["protocol"], config["k"], config["run_seed"])
-    # The plan folder leaves out the data set's name, which is the folder above it.
-    plan = plan[len(config["dataset"]) + 1:]
+    plan = plan_folder(config["protocol"], config["k"], config["run_seed"])
     return f"jobs/{_safe(config['model'])}/{_safe(config['dataset'])}/{plan}/{_safe(config['recipe_name'])}"
 
 

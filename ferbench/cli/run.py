@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -18,6 +17,7 @@ from ferbench.job import Job
 from ferbench.protocols import PROTOCOLS
 from ferbench.registry import get_registry
 from ferbench.run.config import OVERRIDABLE, RunConfig
+from ferbench.run.task import Outcome
 from ferbench.specs import COMPILE_MODES, OPTIMIZERS, PRECISIONS, SCHEDULES, SELECTIONS
 
 SUMMARY_METRICS = ("accuracy", "macro_f1", "roc_auc_ovr")
@@ -120,7 +120,7 @@ class RichReporter:
     def epoch(self, epoch: int, epochs: int, loss: float) -> None:
         self.progress.update(self.epochs, completed=epoch)
 
-    def job_finished(self, result: Any) -> None:
+    def job_finished(self, result: Outcome) -> None:
         self.progress.advance(self.jobs)
         if result.status != "ok":
             first_line = (result.error or "").splitlines()[0]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import gc
-import hashlib
 import math
 import platform
 import subprocess

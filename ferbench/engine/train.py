@@ -21,7 +21,7 @@ from torch import nn
 from ferbench.engine.augment import augment_batch
 from ferbench.data import Clips
 from ferbench.engine.device import autocast, images_to_device, seed_everything, use_channels_last
-from ferbench.specs import COMPILE_MODES, Recipe
+from ferbench.specs import Recipe
 
 EpochCallback = Callable[[int, int, float], None]
 

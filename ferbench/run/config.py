@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ferbench.errors import UserError
+from ferbench.job import plan_folder
 from ferbench.similarity import DuplicateSearch
 from ferbench.protocols import OFFICIAL, check_protocol
 from ferbench.specs import COMPILE_MODES
@@ -91,7 +92,7 @@ class RunConfig:
                                  f"own split); --folds {self.folds} is not used"))
             set_(self, "folds", 1)
         if self.out is None:
-            set_(self, "out", Path("runs") / f"{self.protocol}-k{self.folds}-s{self.seed}")
+            set_(self, "out", Path("runs") / plan_folder(self.protocol, self.folds, self.seed))
         set_(self, "out", Path(self.out))
 
     def to_dict(self) -> dict[str, Any]:
