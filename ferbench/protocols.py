@@ -79,6 +79,11 @@ class FoldPlan:
     grouped_by: str | None
     splitter: str
     test_fold: np.ndarray
+    #: The unit whose test images count as one independent observation in the statistics
+    #: (subject, sequence, copy group or image), and each row's cluster under it. None in
+    #: plans saved by ferbench before 0.9: their reports treat every test image as independent.
+    cluster_unit: str | None = None
+    clusters: np.ndarray | None = None
 
     @property
     def key(self) -> str:
@@ -119,15 +124,25 @@ class FoldPlan:
 
     def to_json(self) -> str:
         """Serialised form, saved under ``RUN_DIR/folds/``."""
-        fields = {k: v for k, v in self.__dict__.items() if k != "test_fold"}
-        return json.dumps({**fields, "test_fold": self.test_fold.tolist()})
+        fields = {k: v for k, v in self.__dict__.items() if k not in ("test_fold", "clusters")}
+        clusters = None if self.clusters is None else self.clusters.tolist()
+        return json.dumps({**fields, "test_fold": self.test_fold.tolist(), "clusters": clusters})
 
     @classmethod
     def from_json(cls, text: str) -> FoldPlan:
         """Inverse of :meth:`to_json`."""
         fields = json.loads(text)
         fields["test_fold"] = np.asarray(fields["test_fold"], dtype=np.int64)
+        if fields.get("clusters") is not None:
+            fields["clusters"] = np.asarray(fields["clusters"], dtype=np.int64)
         return cls(**fields)
+
+    def test_clusters(self, rows: np.ndarray) -> tuple[str, np.ndarray]:
+        """The cluster unit and the cluster of each of ``rows`` (data set rows); each row its
+        own cluster ("image") for plans saved without clusters."""
+        if self.clusters is None:
+            return "image", np.asarray(rows)
+        return self.cluster_unit or "image", self.clusters[np.asarray(rows)]
 
 
 def _groups(dataset: Dataset) -> tuple[str, np.ndarray]:
@@ -180,18 +195,52 @@ def _official(dataset: Dataset, seed: int) -> FoldPlan:
 def _purged(dataset: Dataset, seed: int, search: DuplicateSearch | None) -> FoldPlan:
     search = search or DuplicateSearch()
     plan = _official(dataset, seed)
-    group = copy_groups(dataset.images, search)
+    group = _groups_of_copies(dataset, search)
     copies = (plan.test_fold != 0) & np.isin(group, group[plan.test_index(0)])
     return replace(plan, protocol="official-purged", test_fold=np.where(copies, PURGED, plan.test_fold),
                    splitter=f"{plan.splitter}, minus {int(copies.sum())} training or validation "
                             f"images that copy a test image (exact, or near at threshold {search.threshold})")
 
 
+#: The last data set's copy groups, by (fingerprint, search): planning a run asks for them twice
+#: (fold groups or purge, then the statistics' clusters), and the search is the costly part.
+_COPY_GROUPS: dict[tuple[str, DuplicateSearch], np.ndarray] = {}
+
+
+def _groups_of_copies(dataset: Dataset, search: DuplicateSearch | None) -> np.ndarray:
+    """Chains of exact or near copies in ``dataset``: one label per row."""
+    key = (dataset.fingerprint, search or DuplicateSearch())
+    if key not in _COPY_GROUPS:
+        _COPY_GROUPS.clear()
+        _COPY_GROUPS[key] = copy_groups(dataset.images, key[1])
+    return _COPY_GROUPS[key]
+
+
 def _copy_groups(dataset: Dataset, search: DuplicateSearch | None) -> tuple[np.ndarray, str]:
     """The ``dedup`` protocol's groups: chains of exact or near copies, and how they were found."""
     search = search or DuplicateSearch()
-    return (copy_groups(dataset.images, search),
+    return (_groups_of_copies(dataset, search),
             f"; groups: chains of exact or near copies (threshold {search.threshold})")
+
+
+def inference_clusters(dataset: Dataset, search: DuplicateSearch | None = None) -> tuple[str, np.ndarray]:
+    """The unit of independent test observations and each row's cluster: the subject where
+    the data set has subjects, else the sequence (clip), else the chain of copies where copies
+    exist, else the image. Frames of one person or clip, and copies of one image, fail or
+    succeed together, so tests and intervals resample these units, not images."""
+    for unit, column in (("subject", dataset.subjects), ("sequence", dataset.sequences)):
+        if column is not None:
+            return unit, np.unique(np.asarray(column), return_inverse=True)[1].ravel().astype(np.int64)
+    groups = _groups_of_copies(dataset, search)
+    if len(np.unique(groups)) < len(groups):
+        return "copy group", np.asarray(groups, dtype=np.int64)
+    return "image", np.arange(len(dataset), dtype=np.int64)
+
+
+def with_clusters(plan: FoldPlan, dataset: Dataset, search: DuplicateSearch | None = None) -> FoldPlan:
+    """``plan`` carrying :func:`inference_clusters` of ``dataset``."""
+    unit, clusters = inference_clusters(dataset, search)
+    return replace(plan, cluster_unit=unit, clusters=clusters)
 
 
 def assign_folds(dataset: Dataset, protocol: str = "subject", k: int = 10, seed: int = 0,

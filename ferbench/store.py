@@ -123,7 +123,8 @@ class RunStore:
                     "or the splitter changed). Results in this run directory would not be paired "
                     "with new ones: use a new --out, or --force to redo every job."
                 )
-            return
+            if stored.clusters is not None or plan.clusters is None:
+                return  # a plan saved without clusters gets them; the assignment is the same
         atomic_write(path, plan.to_json().encode())
 
     def report_path(self, plan: FoldPlan) -> Path:

@@ -93,3 +93,39 @@ def test_inner_split_uses_the_official_validation_split_and_images_without_group
     assert "over images" in loose.source and len(loose.validation)
     with pytest.raises(UserError, match="between 0 and 1"):
         inner_split(data, assign_folds(data, "subject", 3, 0), 0, 1.5, seed=0)
+
+
+def test_inference_clusters_follow_subject_then_sequence_then_copies_then_image():
+    from ferbench.protocols import inference_clusters
+
+    data = make_dataset(n_subjects=5)
+    unit, clusters = inference_clusters(data)
+    assert unit == "subject" and len(np.unique(clusters)) == 5
+    assert all(len(set(clusters[data.subjects == s])) == 1 for s in np.unique(data.subjects))
+    unit, clusters = inference_clusters(dataclasses.replace(data, subjects=None))
+    assert unit == "sequence" and len(np.unique(clusters)) == len(np.unique(data.sequences))
+    bare = dataclasses.replace(data, subjects=None, sequences=None)
+    assert inference_clusters(bare)[0] == "image"
+    images = bare.images.copy()
+    images[7] = images[3]  # an exact copy joins its original's cluster
+    unit, clusters = inference_clusters(dataclasses.replace(bare, images=images, _fingerprint=None))
+    assert unit == "copy group" and clusters[7] == clusters[3]
+    assert len(np.unique(clusters)) == len(bare) - 1
+
+
+def test_clusters_are_saved_with_the_plan_and_old_plans_gain_them(tmp_path):
+    from ferbench.protocols import with_clusters
+    from ferbench.store import RunStore, load_plans
+
+    data = make_dataset(n_subjects=6)
+    bare = assign_folds(data, "subject", 3, 0)
+    assert bare.clusters is None and bare.test_clusters(np.array([4, 5]))[0] == "image"
+    plan = with_clusters(bare, data)
+    assert FoldPlan.from_json(plan.to_json()).cluster_unit == "subject"
+    np.testing.assert_array_equal(FoldPlan.from_json(plan.to_json()).clusters, plan.clusters)
+    store = RunStore(tmp_path)
+    store.save_plan(bare)  # as an older ferbench saved it
+    assert load_plans(tmp_path)[plan.key].clusters is None
+    store.save_plan(plan)
+    unit, clusters = load_plans(tmp_path)[plan.key].test_clusters(plan.test_index(0))
+    assert unit == "subject" and np.array_equal(clusters, plan.clusters[plan.test_index(0)])

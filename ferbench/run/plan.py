@@ -14,7 +14,7 @@ from ferbench.factory import create_model, load_dataset, with_face_crop
 from ferbench.job import Job, plan_digest
 from ferbench.leakage import LeakageReport, audit
 from ferbench.leakage.crossdata import pretraining_overlap
-from ferbench.protocols import FoldPlan, assign_folds
+from ferbench.protocols import FoldPlan, assign_folds, with_clusters
 from ferbench.registry import Registry
 from ferbench.run.config import RunConfig
 from ferbench.specs import DatasetSpec, ModelSpec, Recipe
@@ -82,7 +82,8 @@ def plan_dataset(config: RunConfig, spec: DatasetSpec, options: dict[str, Any] |
     """Load ``spec``'s data set, assign its folds and audit them (``stored_report`` returns a
     report already kept for this exact plan and search, which is then reused)."""
     dataset = load_dataset(spec.name, config.data_dirs.get(spec.name), options, config.strict)
-    plan = assign_folds(dataset, config.protocol, config.folds, config.seed, config.search)
+    plan = with_clusters(assign_folds(dataset, config.protocol, config.folds, config.seed, config.search),
+                         dataset, config.search)
     report = stored_report(plan)
     if report is not None:
         return Planned(dataset, plan, report, audited=False)
