@@ -81,15 +81,16 @@ NAN = float("nan")
 # --------------------------------------------------------------------------- validation
 
 
-def _scores(values: ArrayLike, name: str) -> np.ndarray:
-    """``values`` as a 1-D float array without NaN, or a ``ValueError`` saying why not."""
+def _scores(values: ArrayLike, name: str, allow_nan: bool = False) -> np.ndarray:
+    """``values`` as a 1-D float array without NaN (with ``allow_nan``, NaN marks a fold where
+    the metric is undefined), or a ``ValueError`` saying why not."""
     try:
         array = np.asarray(values, dtype=float)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{name} must be a 1-D sequence of numbers: {error}") from None
     if array.ndim != 1:
         raise ValueError(f"{name} must be 1-D (one score per fold); got shape {array.shape}.")
-    if np.isnan(array).any():
+    if not allow_nan and np.isnan(array).any():
         where = np.flatnonzero(np.isnan(array)).tolist()
         raise ValueError(f"{name} contains NaN at positions {where}; drop or fill those folds first.")
     return array
@@ -636,12 +637,19 @@ def cliques(ranks: pd.Series, cd: float) -> list[list[str]]:
 # --------------------------------------------------------------------------- all pairs
 
 PAIRWISE_COLUMNS = [
-    "a", "b", "mean_difference",
+    "a", "b", "mean_difference", "folds",
     "nb_t", "nb_p", "nb_p_holm", "nb_low", "nb_high",
     "wilcoxon_stat", "wilcoxon_p", "wilcoxon_p_holm",
     "ttest_p", "ttest_p_holm",
+    "bayes_a", "bayes_rope", "bayes_b",
+    "pooled_difference", "diff_low", "diff_high", "clusters",
+    "signflip_p", "signflip_p_holm",
+    "cmcnemar_chi2", "cmcnemar_p", "cmcnemar_p_holm",
     "mcnemar_b", "mcnemar_c", "mcnemar_p", "mcnemar_p_holm",
 ]  # fmt: skip
+
+#: The tests whose p-values ``pairwise`` Holm-adjusts, each within its family of pairs.
+PAIRWISE_TESTS = ("nb", "wilcoxon", "ttest", "signflip", "cmcnemar", "mcnemar")
 
 
 def pairwise(
@@ -650,15 +658,24 @@ def pairwise(
     correct: pd.DataFrame | None = None,
     alpha: float = 0.05,
     confidence: float = 0.95,
+    clusters: ArrayLike | None = None,
+    rope: float = 0.01,
+    n_resamples: int = 9999,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """All two-model tests for every unordered pair of models (columns), Holm-adjusted per test.
 
-    ``fold_scores``: rows = folds, columns = models (one metric). ``correct``: rows = pooled
-    test samples, columns = models, per-sample correctness (bool), or None. Fold-based tests
-    are NaN with fewer than 2 folds or ``test_train_ratio`` None; ``mean_difference`` is still
-    the mean fold difference (e.g. of a single split). McNemar columns are NaN without ``correct``.
-    Holm runs within each test's family (all pairs of this call). ``alpha`` and ``confidence``
-    are recorded in ``table.attrs`` for whoever marks significant rows.
+    ``fold_scores``: rows = folds (of every repeat), columns = models (one metric); a NaN fold
+    (a metric undefined there) leaves that fold out of the pairs it is in, and ``folds`` says how
+    many were compared. Fold-based tests (corrected t: Nadeau–Bengio, which over several repeats
+    is Bouckaert–Frank; Wilcoxon; plain t; the correlated Bayesian t with ``rope``) are NaN with
+    fewer than 2 folds or ``test_train_ratio`` None; ``mean_difference`` is the mean fold
+    difference. ``correct``: rows = pooled test samples, columns = models, correctness (bool),
+    or None; with it, the pooled difference gets a cluster bootstrap interval, and where
+    ``clusters`` (one id per row of ``correct``) puts several samples in a cluster the
+    cluster sign-flip and clustered McNemar tests run, else the per-image McNemar test.
+    Holm runs within each test's family (all pairs of this call). ``alpha`` and
+    ``confidence`` are recorded in ``table.attrs`` for whoever marks significant rows.
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie strictly between 0 and 1 (e.g. 0.05); got {alpha}.")
@@ -668,23 +685,29 @@ def pairwise(
     models = list(fold_scores.columns)
     if len(models) < 2:
         raise ValueError(f"pairwise needs >= 2 models (columns of fold_scores); got {models}.")
-    values = {m: _scores(fold_scores[m], f"fold_scores[{m!r}]") for m in models}
+    values = {m: _scores(fold_scores[m], f"fold_scores[{m!r}]", allow_nan=True) for m in models}
+    draws = ids = None
     if correct is not None:
         if not isinstance(correct, pd.DataFrame):
             raise ValueError("correct must be a pandas DataFrame (rows = test samples, columns = models) or None.")
         missing = [m for m in models if m not in correct.columns]
         if missing:
             raise ValueError(f"correct has no column for models {missing}; pass one column per model of fold_scores.")
-    folds_ok = len(fold_scores) >= 2 and test_train_ratio is not None
+        ids = np.arange(len(correct)) if clusters is None else np.asarray(clusters)
+        draws = cluster_bootstrap_distribution(correct[models].to_numpy(dtype=float), ids, n_resamples, seed)
+    clustered = ids is not None and len(np.unique(ids)) < len(ids)
+    tail = (1 - confidence) / 2
 
     rows = []
-    for a, b in combinations(models, 2):
-        d = values[a] - values[b]
+    for (i, a), (j, b) in combinations(enumerate(models), 2):
+        both = ~(np.isnan(values[a]) | np.isnan(values[b]))
+        x, y = values[a][both], values[b][both]
         row = dict.fromkeys(PAIRWISE_COLUMNS, NAN)
-        row.update(a=a, b=b, mean_difference=float(d.mean()) if d.size else NAN)
-        if folds_ok:
-            nb = corrected_ttest(values[a], values[b], test_train_ratio, confidence)
-            wx = wilcoxon_test(values[a], values[b])
+        row.update(a=a, b=b, folds=int(both.sum()), mean_difference=float((x - y).mean()) if x.size else NAN)
+        if x.size >= 2 and test_train_ratio is not None:
+            nb = corrected_ttest(x, y, test_train_ratio, confidence)
+            wx = wilcoxon_test(x, y)
+            bayes = bayesian_correlated_ttest(x, y, test_train_ratio, rope)
             row.update(
                 nb_t=nb.statistic,
                 nb_p=nb.pvalue,
@@ -692,15 +715,29 @@ def pairwise(
                 nb_high=nb.high,
                 wilcoxon_stat=wx.statistic,
                 wilcoxon_p=wx.pvalue,
-                ttest_p=paired_ttest(values[a], values[b], confidence).pvalue,
+                ttest_p=paired_ttest(x, y, confidence).pvalue,
+                bayes_a=bayes.a_better,
+                bayes_rope=bayes.equivalent,
+                bayes_b=bayes.b_better,
             )
         if correct is not None:
-            mc = mcnemar_test(correct[a].to_numpy(), correct[b].to_numpy())
-            row.update(mcnemar_b=float(mc.b), mcnemar_c=float(mc.c), mcnemar_p=mc.pvalue)
+            ca, cb = correct[a].to_numpy(), correct[b].to_numpy()
+            low, high = np.quantile(draws[:, i] - draws[:, j], [tail, 1 - tail])
+            row.update(pooled_difference=float(ca.mean() - cb.mean()), diff_low=float(low), diff_high=float(high),
+                       clusters=float(len(np.unique(ids))))
+            if clustered:
+                flip = cluster_permutation_test(ca, cb, ids, n_resamples, seed)
+                cm = clustered_mcnemar(ca, cb, ids)
+                row.update(signflip_p=flip.pvalue, cmcnemar_chi2=cm.statistic, cmcnemar_p=cm.pvalue,
+                           mcnemar_b=float(cm.b), mcnemar_c=float(cm.c))
+            else:
+                mc = mcnemar_test(ca, cb)
+                row.update(mcnemar_b=float(mc.b), mcnemar_c=float(mc.c), mcnemar_p=mc.pvalue)
         rows.append(row)
 
     table = pd.DataFrame(rows, columns=PAIRWISE_COLUMNS)
-    for test in ("nb", "wilcoxon", "ttest", "mcnemar"):
+    for test in PAIRWISE_TESTS:
         table[f"{test}_p_holm"] = holm(table[f"{test}_p"].to_numpy())
-    table.attrs.update(alpha=alpha, confidence=confidence)
+    table.attrs.update(alpha=alpha, confidence=confidence, rope=rope)
     return table
+

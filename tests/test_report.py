@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as st
 from conftest import make_dataset, unpadded
 
 import ferbench
@@ -22,7 +23,7 @@ from ferbench import stats
 from ferbench.errors import UserError
 from ferbench.job import Job, plan_digest
 from ferbench.leakage import audit
-from ferbench.protocols import assign_folds
+from ferbench.protocols import assign_folds, with_clusters
 from ferbench.record import JobRecord, JobResult
 from ferbench.registry import get_registry
 from ferbench.report import build_report, collect
@@ -36,16 +37,17 @@ TEXY = "50%_&_{x}"
 
 
 def write_run(root, accuracy: dict[str, float], *, protocol="subject", k=5, seed=0, n_subjects=10,
-              plan=None, epochs=3, fail=(), band=None, card=None, dataset=None):
+              plan=None, epochs=3, fail=(), band=None, card=None, dataset=None, correct=None):
     """A run directory whose model ``m`` answers correctly with probability ``accuracy[m]``.
 
     Each model's correctness is drawn independently per sample (seeded by the model name), so
-    two models with the same accuracy differ only by chance. ``fail`` lists (model, fold) jobs
+    two models with the same accuracy differ only by chance; ``correct(model, test_index)``, if
+    given, says instead which test samples a model gets right. ``fail`` lists (model, fold) jobs
     recorded as failed. ``band`` and ``card`` are recorded as a run records the data set's
-    sanity band and the model card.
+    sanity band and the model card. The plan carries the data set's clusters, as a run's does.
     """
     dataset = dataset or make_dataset(n_subjects=n_subjects, per_subject=6, n_classes=3)
-    plan = plan or assign_folds(dataset, protocol, k, seed)
+    plan = plan or with_clusters(assign_folds(dataset, protocol, k, seed), dataset)
     store = RunStore(root)
     store.save_plan(plan)
     report = audit(dataset, plan)
@@ -72,7 +74,7 @@ def write_run(root, accuracy: dict[str, float], *, protocol="subject", k=5, seed
                 continue
             index = plan.test_index(fold)
             y = dataset.labels[index]
-            right = rng.random(len(index)) < p
+            right = rng.random(len(index)) < p if correct is None else correct(model, index)
             predicted = np.where(right, y, (y + 1) % 3)
             proba = np.full((len(index), 3), 0.1)
             proba[np.arange(len(index)), predicted] = 0.8
@@ -146,10 +148,12 @@ def test_tables_carry_the_statistics_module_numbers(tmp_path):
     assert analysis.summary.loc["b", "accuracy_t_low"] == pytest.approx(summary.t_low)
     pooled = board.entries["a"].predictions
     assert analysis.summary.loc["a", "accuracy_pooled"] == pytest.approx((pooled.y_true == pooled.y_pred).mean())
-    mcnemar = row["mcnemar_p"]
     correct = {m: board.entries[m].predictions.sort_values("index") for m in "ac"}
-    direct = stats.mcnemar_test(*((c.y_true == c.y_pred).to_numpy() for c in correct.values()))
-    assert mcnemar == pytest.approx(direct.pvalue)
+    right = [(c.y_true == c.y_pred).to_numpy() for c in correct.values()]
+    _, subjects = board.plan.test_clusters(correct["a"]["index"].to_numpy())
+    assert row["signflip_p"] == pytest.approx(stats.cluster_permutation_test(*right, subjects).pvalue)
+    assert row["cmcnemar_p"] == pytest.approx(stats.clustered_mcnemar(*right, subjects).pvalue)
+    assert np.isnan(row["mcnemar_p"])  # subjects hold several images: no per-image McNemar
     assert analysis.ranking.friedman.ranks.index[0] == "a"
 
 
@@ -431,7 +435,6 @@ def test_one_data_set_under_two_protocols_is_compared_side_by_side(tmp_path, cli
 
 
 def test_protocols_testing_the_same_images_are_paired_image_by_image(tmp_path):
-    from statsmodels.stats.contingency_tables import mcnemar
     from statsmodels.stats.multitest import multipletests
 
     write_run(tmp_path / "run", {"m1": 0.95, "m2": 0.8, "m3": 0.7}, protocol="image")
@@ -443,12 +446,14 @@ def test_protocols_testing_the_same_images_are_paired_image_by_image(tmp_path):
         for label, entry in analysis.board.entries.items():
             rows = entry.predictions.set_index("index").sort_index()
             right[label, analysis.board.plan.protocol] = (rows["y_true"] == rows["y_pred"]).to_numpy()
+    subjects = make_dataset(n_subjects=10, per_subject=6, n_classes=3).subjects
     expected = {}
-    for model in ("m1", "m2"):
+    for model in ("m1", "m2"):  # the clustered McNemar test by hand: subjects hold six images each
         image, subject = right[model, "image"], right[model, "subject"]
         b, c = int(np.sum(image & ~subject)), int(np.sum(~image & subject))
-        expected[model] = (b, c, mcnemar([[np.sum(image & subject), b], [c, np.sum(~image & ~subject)]],
-                                         exact=True).pvalue)
+        per_subject = pd.DataFrame({"s": subjects, "b": image & ~subject, "c": ~image & subject}).groupby("s").sum()
+        chi2 = (b - c) ** 2 / ((per_subject["b"] - per_subject["c"]) ** 2).sum()
+        expected[model] = (b, c, float(st.chi2.sf(chi2, 1)))
     holm_p = dict(zip(expected, multipletests([e[2] for e in expected.values()], method="holm")[1]))
     table = pd.read_csv(tmp_path / "out" / "protocols.csv").set_index(["label", "protocol"])
     for model, (b, c, p) in expected.items():
@@ -460,9 +465,9 @@ def test_protocols_testing_the_same_images_are_paired_image_by_image(tmp_path):
     assert np.isnan(table.loc[("m3", "image"), "mcnemar_p"])  # a fold failed under subject: nothing to pair
     md = unpadded((tmp_path / "out" / "leaderboard.md").read_text())
     section = md.split("## tiny: protocols compared on accuracy")[1].split("\n## ")[0]
-    assert "| McNemar image vs subject: b/c, p (Holm) |" in section
+    assert "| clustered McNemar image vs subject: b/c, p (Holm) |" in section
     b, c, _ = expected["m1"]
-    assert f"| {b}/{c}, " in section and "McNemar's exact test pairs them image by image" in section
+    assert f"| {b}/{c}, " in section and "a McNemar test pairs them image by image" in section
     assert [line for line in section.splitlines() if line.startswith("| m3 |")][0].endswith("| – |")
 
 
@@ -480,8 +485,8 @@ def test_three_protocols_are_shown_in_a_fixed_order_each_against_the_clean_one(t
     assert "| m3 |" not in md.split("\n## ")[1]
     assert ("| model | epochs | image (5-fold, LEAKY) | dedup (5-fold, LEAKY) | subject (5-fold) "
             "| image − subject (points) "
-            "| dedup − subject (points) | McNemar image vs subject: b/c, p (Holm) "
-            "| McNemar dedup vs subject: b/c, p (Holm) |") in md
+            "| dedup − subject (points) | clustered McNemar image vs subject: b/c, p (Holm) "
+            "| clustered McNemar dedup vs subject: b/c, p (Holm) |") in md
 
 
 def test_a_single_protocol_has_no_comparison(tmp_path):

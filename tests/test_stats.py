@@ -320,7 +320,7 @@ def test_pairwise_rows_match_direct_calls(folds, correct):
     for test in ("nb", "wilcoxon", "ttest", "mcnemar"):
         assert (table[f"{test}_p_holm"] >= table[f"{test}_p"]).all()
         assert table[f"{test}_p_holm"].to_numpy() == pytest.approx(stats.holm(table[f"{test}_p"]))
-    assert table.attrs == {"alpha": 0.05, "confidence": 0.95}
+    assert table.attrs == {"alpha": 0.05, "confidence": 0.95, "rope": 0.01}
 
 
 def test_pairwise_missing_inputs_give_nan_columns(folds, correct):

@@ -15,7 +15,7 @@ from ferbench.errors import UserError
 HTML_FIGURES = ("embed", "link")
 
 #: Pairwise-table columns printed on the console (the files have them all).
-PAIR_SUMMARY = ("a", "b", "difference", "nb_holm", "wilcoxon_holm", "mcnemar_holm")
+PAIR_SUMMARY = ("a", "b", "difference", "nb_holm", "bayes", "signflip_holm", "mcnemar_holm")
 
 
 def add_parser(commands) -> None:
@@ -34,6 +34,9 @@ def add_parser(commands) -> None:
                         help="significance level for bold best models and critical differences (default: 0.05)")
     parser.add_argument("--metric", default="accuracy",
                         help="metric that orders, ranks and pairwise-tests the models (default: accuracy)")
+    parser.add_argument("--rope", type=float, default=1.0,
+                        help="region of practical equivalence of the Bayesian test, in points of the "
+                        "metric (default: 1, i.e. ±1 point of accuracy)")
     parser.add_argument("--html-figures", choices=HTML_FIGURES, default="embed",
                         help="embed the figures in index.html, one self-contained file (default), or link "
                         "the PNG files in figures/, a much smaller page for a board kept in git")
@@ -44,12 +47,14 @@ def command(args: argparse.Namespace) -> int:
     """Build the leaderboard and print its main tables."""
     # Imported here: matplotlib, scipy and statsmodels are needed by this command only.
     from ferbench.report import build_report, protocols
-    from ferbench.report.tables import LEAKY, PAIR_COLUMNS, columns, main_table, pair_table, title
+    from ferbench.report.tables import LEAKY, columns, main_table, pair_columns, pair_table, title
 
     if not (0 < args.alpha < 1) or math.isnan(args.alpha):
         raise UserError(f"--alpha must be between 0 and 1 (got {args.alpha}); 0.05 is usual.")
+    if not (math.isfinite(args.rope) and args.rope >= 0):
+        raise UserError(f"--rope must be a number of points >= 0 (got {args.rope}); 1 is usual.")
     outcome = build_report(args.run_dirs, args.out, alpha=args.alpha, metric=args.metric,
-                           html_figures=args.html_figures)
+                           html_figures=args.html_figures, rope=args.rope / 100)
     out = console()
     for analysis in outcome.analyses:
         table = Table(title=title(analysis), title_style="bold red" if analysis.board.leaky else "bold")
@@ -67,7 +72,7 @@ def command(args: argparse.Namespace) -> int:
         pairs = pair_table(analysis)
         if pairs:
             tests = Table(title=f"pairwise on {analysis.primary} (full table: leaderboard.md, pairwise.csv)")
-            shown = [(key, header) for key, header in PAIR_COLUMNS if key in PAIR_SUMMARY]
+            shown = [(key, header) for key, header in pair_columns(analysis) if key in PAIR_SUMMARY]
             for key, header in shown:
                 tests.add_column(header, justify="left" if key in ("a", "b") else "right", no_wrap=key in ("a", "b"))
             for pair in pairs:

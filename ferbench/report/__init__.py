@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ferbench.report import figures, html, protocols, tables
 from ferbench.report.analysis import BoardAnalysis, Ranking, across_datasets, analyse_board
+from ferbench.report.calibration import reliability
 from ferbench.report.collect import Board, collect
 from ferbench.store import atomic_write
 
@@ -26,7 +27,7 @@ __all__ = ["ReportOutcome", "build_report", "collect", "analyse_board", "across_
 
 
 #: Figure sections that leaderboard.md shows too (index.html shows them all).
-MARKDOWN_FIGURES = ("ranks", "confusion")
+MARKDOWN_FIGURES = ("ranks", "calibration", "confusion")
 
 #: How index.html carries its figures: inside the page, or as links to ``figures/*.png``.
 HTML_FIGURES = ("embed", "link")
@@ -47,12 +48,18 @@ def _slug(text: str) -> str:
 
 
 def _board_figures(board: Board, analysis: BoardAnalysis) -> dict[str, dict[str, bytes]]:
-    drawn: dict[str, dict[str, bytes]] = {"ranks": {}, "confusion": {}, "roc": {}, "curves": {},
-                                          "validation": {}}
+    drawn: dict[str, dict[str, bytes]] = {"ranks": {}, "calibration": {}, "confusion": {}, "roc": {},
+                                          "curves": {}, "validation": {}}
     if analysis.ranking is not None:
         drawn["ranks"]["critical-difference diagram"] = figures.cd_diagram_png(
             analysis.ranking.friedman.ranks, analysis.ranking.nemenyi.cd, analysis.ranking.cliques,
             f"{board.plan.dataset} ({board.plan.protocol}): mean rank over folds on {analysis.primary}")
+    tested = {label: entry for label, entry in board.entries.items() if entry.proba.size}
+    if tested:
+        drawn["calibration"]["reliability diagram"] = figures.reliability_png(
+            {label: reliability(entry.predictions["y_true"].to_numpy(dtype="int64"), entry.proba)
+             for label, entry in tested.items()},
+            f"{board.plan.dataset} ({board.plan.protocol}): reliability, pooled test predictions")
     for label, entry in board.entries.items():
         if entry.proba.size == 0:
             continue
@@ -60,31 +67,32 @@ def _board_figures(board: Board, analysis: BoardAnalysis) -> dict[str, dict[str,
         drawn["confusion"][label] = figures.confusion_matrix_png(
             y_true, entry.predictions["y_pred"].to_numpy(), board.classes, label)
         drawn["roc"][label] = figures.roc_png(y_true, entry.proba, board.classes, label)
-        curves = {f"fold {fold}": values for fold, values in entry.curves.items() if values}
+        curves = {board.fold_name(fold): values for fold, values in entry.curves.items() if values}
         if curves:
             drawn["curves"][label] = figures.curves_png(curves, label, "training loss")
         if entry.val_curves:
             drawn["validation"][label] = figures.curves_png(
-                {f"fold {fold}": values for fold, values in entry.val_curves.items()}, label,
+                {board.fold_name(fold): values for fold, values in entry.val_curves.items()}, label,
                 "validation accuracy")
     return drawn
 
 
 def build_report(run_dirs: Sequence[str | Path], out: str | Path, alpha: float = 0.05,
-                 metric: str = "accuracy", html_figures: str = "embed") -> ReportOutcome:
+                 metric: str = "accuracy", html_figures: str = "embed", rope: float = 0.01) -> ReportOutcome:
     """Write the leaderboard of ``run_dirs`` into ``out``; see the module docstring for the files.
 
     ``metric`` is the one boards are sorted, ranked and pairwise-tested on (all metrics get
     summaries and a significance-checked bold best). ``html_figures="embed"`` makes index.html
     one self-contained file; ``"link"`` points it at the PNG files written beside it, which keeps
-    a board stored in git from holding every figure twice.
+    a board stored in git from holding every figure twice. ``rope``: the Bayesian test's region of
+    practical equivalence, in the metric's units (0.01 = 1 point).
     """
     if html_figures not in HTML_FIGURES:
         raise ValueError(f"html_figures must be one of {', '.join(HTML_FIGURES)} (got {html_figures!r})")
     link = html_figures == "link"
     out = Path(out)
     boards = collect(run_dirs)
-    analyses = [analyse_board(board, alpha=alpha, primary=metric) for board in boards]
+    analyses = [analyse_board(board, alpha=alpha, primary=metric, rope=rope) for board in boards]
     across = across_datasets(analyses, alpha=alpha)
     files: list[Path] = []
 

@@ -14,7 +14,8 @@ import pandas as pd
 
 from ferbench import stats
 from ferbench.errors import UserError
-from ferbench.report.collect import Board
+from ferbench.report.calibration import expected_calibration_error
+from ferbench.report.collect import Board, Entry
 from ferbench.scoring import score, stored_function
 
 #: Metrics shown first, in this order; any other metric in the results follows.
@@ -33,6 +34,39 @@ class Ranking:
     independent: bool  # False when blocks are folds of one data set (they share training data)
 
 
+@dataclass(frozen=True)
+class Units:
+    """What the statistics of a board treat as independent: the cluster ``unit`` (subject,
+    sequence, copy group or image), how many test clusters and images there are, the images in
+    the largest cluster, and the training runs behind each model's number (folds × repeats)."""
+
+    unit: str
+    clusters: int
+    images: int
+    largest: int
+    folds: int
+    repeats: int
+
+    @property
+    def clustered(self) -> bool:
+        """Whether some cluster holds several test images (then per-image tests are wrong)."""
+        return self.largest > 1
+
+    @property
+    def training_runs(self) -> int:
+        return self.folds * self.repeats
+
+    def describe(self) -> str:
+        """One line for the provenance: the units and how many training runs a number rests on."""
+        clusters = (f"{self.clusters} {self.unit}s ({self.images} test images, up to {self.largest} "
+                    f"per {self.unit})" if self.clustered else f"{self.images} test images, each its own unit")
+        runs = f"{self.training_runs} training run{'s' if self.training_runs != 1 else ''} per model"
+        runs += (f" ({self.folds} folds × {self.repeats} fold plans)" if self.repeats > 1 else
+                 f" ({self.folds} fold{'s' if self.folds != 1 else ''} of one fold plan, one seed: "
+                 "variation between training runs of one fold is not covered)")
+        return f"{clusters}; {runs}"
+
+
 @dataclass
 class BoardAnalysis:
     """What a leaderboard says about one board."""
@@ -46,6 +80,10 @@ class BoardAnalysis:
     test: str  # the test behind ``best``
     ranking: Ranking | None
     notes: list[str] = field(default_factory=list)
+    units: Units | None = None
+    recall: pd.DataFrame = field(default_factory=pd.DataFrame)  # entries × classes, pooled recall
+    interval: str = ""  # how the pooled accuracy's interval is made
+    rope: float = 0.01
 
 
 def _directions(board: Board) -> dict[str, bool]:
@@ -77,53 +115,118 @@ def _pooled(board: Board, label: str, notes: list[str]) -> dict[str, float]:
     return scores
 
 
-def _uncopied(entry, copied: set[int]) -> dict[str, float]:
+def _uncopied(entry: Entry, copied: np.ndarray) -> dict[str, float]:
     """Pooled accuracy on the test predictions whose image has no exact or near copy outside
-    its test part (``copied``: data set rows), and how many such predictions there are."""
+    its test part (``copied``: one flag per prediction), and how many such predictions there are."""
     predictions = entry.predictions
-    keep = ~predictions["index"].isin(copied).to_numpy()
+    keep = ~copied
     right = (predictions["y_true"] == predictions["y_pred"]).to_numpy()[keep]
     return {"accuracy_uncopied": float(right.mean()) if len(right) else np.nan,
             "uncopied_n": int(keep.sum()), "tested_n": int(len(keep))}
 
 
+def units(board: Board) -> Units:
+    """The cluster unit of ``board``'s test images (from its fold plan) and its counts."""
+    rows = np.unique(np.concatenate([entry.predictions["index"].to_numpy(dtype=np.int64)
+                                     for entry in board.entries.values()] or [np.zeros(0, np.int64)]))
+    unit, clusters = board.plan.test_clusters(rows)
+    sizes = np.unique(clusters, return_counts=True)[1] if len(rows) else np.zeros(1, int)
+    return Units(unit, int(len(sizes) if len(rows) else 0), int(len(rows)), int(sizes.max()), board.plan.k,
+                 board.repeats)
+
+
+def _pooled_interval(board: Board, entry: Entry, clustered: bool, seed: int) -> tuple[float, float]:
+    """95 % interval of an entry's pooled accuracy: resampling clusters where some hold several
+    test images, else Wilson's for independent images."""
+    predictions = entry.predictions
+    right = (predictions["y_true"] == predictions["y_pred"]).to_numpy()
+    if not len(right):
+        return np.nan, np.nan
+    if not clustered:
+        return stats.wilson_interval(int(right.sum()), len(right))
+    _, clusters = board.plan.test_clusters(predictions["index"].to_numpy())
+    _, low, high = stats.cluster_bootstrap(right, clusters, seed=seed)
+    return float(low[0]), float(high[0])
+
+
+def class_recall(board: Board) -> pd.DataFrame:
+    """Recall of every class on each entry's pooled test predictions: entries × classes."""
+    rows = {}
+    for label, entry in board.entries.items():
+        y_true = entry.predictions["y_true"].to_numpy(dtype=np.int64)
+        right = y_true == entry.predictions["y_pred"].to_numpy(dtype=np.int64)
+        rows[label] = [right[y_true == c].mean() if (y_true == c).any() else np.nan
+                       for c in range(len(board.classes))]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=board.classes)
+
+
 def correctness(board: Board, labels: list[str]) -> pd.DataFrame | None:
-    """Per-sample correctness of each entry's pooled out-of-fold predictions, rows aligned by
-    sample index; None when the entries were not tested on the same samples."""
+    """Per-prediction correctness of each entry's pooled out-of-fold predictions, rows aligned
+    by (repeat, data set row); None when the entries were not tested on the same samples."""
     columns = {}
     reference = None
     for label in labels:
-        predictions = board.entries[label].predictions.sort_values("index")
-        index = predictions["index"].to_numpy()
+        predictions = board.entries[label].predictions.sort_values(["repeat", "index"])
+        index = pd.MultiIndex.from_arrays([predictions["repeat"].to_numpy(dtype=np.int64),
+                                           predictions["index"].to_numpy(dtype=np.int64)],
+                                          names=["repeat", "index"])
         if reference is None:
             reference = index
-        elif not np.array_equal(reference, index):
+        elif not reference.equals(index):
             return None
         columns[label] = (predictions["y_true"] == predictions["y_pred"]).to_numpy()
     return pd.DataFrame(columns, index=reference)
 
 
 def _best(summary: pd.DataFrame, pairs: pd.DataFrame, metric: str, higher: bool,
-          column: str, alpha: float) -> str | None:
+          columns: list[str], alpha: float) -> str | None:
+    """The entry with the best mean, where every test in ``columns`` (Holm-adjusted p-values)
+    says it beats every other entry; else None (also when no test applies)."""
     means = summary[f"{metric}_mean"].dropna()
-    if len(means) < 2 or pairs.empty:
+    if len(means) < 2 or pairs.empty or not columns:
         return None
     best = means.idxmax() if higher else means.idxmin()
     mine = pairs[(pairs["a"] == best) | (pairs["b"] == best)]
-    if len(mine) != len(means) - 1 or mine[column].isna().any():
+    if len(mine) != len(means) - 1 or mine[columns].isna().any().any():
         return None
-    return best if bool((mine[column] < alpha).all()) else None
+    return best if bool((mine[columns] < alpha).all().all()) else None
+
+
+def _bold_tests(metric: str, units: Units) -> tuple[list[str], str]:
+    """The Holm-adjusted p-value columns that must all fall below α for a bold best, and their names.
+
+    On accuracy: the test at the cluster unit (sign-flip over clusters, or McNemar where each
+    image is its own unit) and, with several folds, the corrected (repeated) k-fold t. Other
+    metrics have no per-image test: the corrected t alone, and no bold on a single split.
+    """
+    fold_test = ("corrected repeated k-fold t (Bouckaert-Frank)" if units.repeats > 1
+                 else "corrected resampled t (Nadeau-Bengio)")
+    columns, names = [], []
+    if metric == "accuracy":
+        if units.clustered:
+            columns.append("signflip_p_holm")
+            names.append(f"sign-flip test over {units.unit}s")
+        else:
+            columns.append("mcnemar_p_holm")
+            names.append("McNemar (exact) on the test images")
+    if units.training_runs >= 2:
+        columns.append("nb_p_holm")
+        names.append(fold_test)
+    return columns, " and ".join(names) + (", each Holm-adjusted" if names else "")
 
 
 def analyse_board(board: Board, alpha: float = 0.05, primary: str = "accuracy",
-                  seed: int = 0) -> BoardAnalysis:
+                  seed: int = 0, rope: float = 0.01) -> BoardAnalysis:
     """Summaries of every entry, pairwise tests and ranks among the complete ones.
 
     ``summary`` columns: ``model, recipe, folds, failed``, per metric ``<m>_mean, <m>_sd,
-    <m>_t_low, <m>_t_high, <m>_boot_low, <m>_boot_high, <m>_pooled``, and ``rank`` (average rank
-    on ``primary`` over folds; complete entries only); where the audit found copies of test
-    images outside their test part, ``accuracy_uncopied`` (pooled over the other test images),
-    ``uncopied_n`` and ``tested_n``.
+    <m>_t_low, <m>_t_high, <m>_boot_low, <m>_boot_high, <m>_pooled``, ``accuracy_low`` and
+    ``accuracy_high`` (95 % interval of the pooled accuracy at the cluster unit), ``ece``
+    (expected calibration error), ``min_recall`` (the lowest per-class recall), ``rank``
+    (average rank on ``primary`` over folds; complete entries only) and ``macro_f1_order``
+    (1 = best mean macro F1); where the audit found copies of test images outside their test
+    part, ``accuracy_uncopied`` (pooled over the other test images), ``uncopied_n`` and
+    ``tested_n``. ``rope``: the Bayesian test's region of practical equivalence (0.01 = 1 point).
     """
     metric_columns = set()
     for entry in board.entries.values():
@@ -135,13 +238,20 @@ def analyse_board(board: Board, alpha: float = 0.05, primary: str = "accuracy",
     directions = _directions(board)
     notes = [f"metric {m!r} has no stored direction; taken as higher-is-better" for m in metrics
              if m not in directions]
+    found = units(board)
+    if any(plan.clusters is None for plan in board.plans):
+        notes.append("this run's fold plans were saved without clusters (by an older ferbench): every test "
+                     "image counts as independent; `ferbench run` with the same options on the run directory "
+                     "adds them without training again")
+    recall = class_recall(board)
     rows = {}
-    copied = board.leakage.copied_rows() if board.leakage is not None else None
+    copies = {label: board.copied(entry.predictions) for label, entry in board.entries.items()}
     for label, entry in board.entries.items():
         row = {"model": entry.model, "recipe": entry.recipe_name,
                "folds": len(entry.folds), "failed": len(entry.failed)}
-        if copied:
-            row |= _uncopied(entry, copied)
+        if any(mask is not None for mask in copies.values()):
+            row |= _uncopied(entry, copies[label] if copies[label] is not None
+                             else np.zeros(len(entry.predictions), dtype=bool))
         pooled = _pooled(board, label, notes)
         for metric in metrics:
             values = entry.scores[metric].dropna().to_numpy() if metric in entry.scores else np.array([])
@@ -150,21 +260,34 @@ def analyse_board(board: Board, alpha: float = 0.05, primary: str = "accuracy",
                 row |= {f"{metric}_mean": s.mean, f"{metric}_sd": s.sd, f"{metric}_t_low": s.t_low,
                         f"{metric}_t_high": s.t_high, f"{metric}_boot_low": s.boot_low,
                         f"{metric}_boot_high": s.boot_high}
+            if metric == primary and board.repeats > 1 and len(values):
+                by_repeat = entry.scores[metric].groupby(entry.scores.index // board.plan.k).mean()
+                row[f"{metric}_repeat_sd"] = float(by_repeat.std(ddof=1)) if len(by_repeat) > 1 else np.nan
+            if metric in entry.scores and 0 < len(values) < len(entry.scores):
+                notes.append(f"{label}: {metric} is undefined in {len(entry.scores) - len(values)} of "
+                             f"{len(entry.scores)} folds; its mean is over the other folds")
             row[f"{metric}_pooled"] = pooled.get(metric, np.nan)
+        row["accuracy_low"], row["accuracy_high"] = _pooled_interval(board, entry, found.clustered, seed)
+        row["ece"] = expected_calibration_error(entry.predictions["y_true"].to_numpy(dtype=np.int64),
+                                                entry.proba)
+        row["min_recall"] = float(recall.loc[label].min())
+        if row["min_recall"] == 0:
+            zero = [c for c in board.classes if recall.loc[label, c] == 0]
+            notes.append(f"{label}: 0 % recall on {', '.join(zero)} (never right on that class)")
         rows[label] = row
     summary = pd.DataFrame.from_dict(rows, orient="index")
     summary.index.name = "label"
+    if "macro_f1_mean" in summary:
+        summary["macro_f1_order"] = summary["macro_f1_mean"].rank(ascending=False, method="min")
     complete = board.complete()
     incomplete = [label for label in board.entries if label not in complete]
     for label, entry in board.entries.items():
-        notes += [f"{label}, fold {fold}: failed ({error})" for fold, error in sorted(entry.failed.items())]
+        notes += [f"{label}, {board.fold_name(fold)}: failed ({error})" for fold, error in sorted(entry.failed.items())]
     if incomplete:
         notes.append(f"not compared (results missing on some folds): {', '.join(incomplete)}")
 
-    k = board.plan.k
-    test = ("corrected resampled t (Nadeau-Bengio), Holm" if k >= 2
-            else "McNemar (exact) on the test predictions, Holm")
     correct = correctness(board, complete) if len(complete) >= 2 else None
+    clusters = None if correct is None else board.plan.test_clusters(correct.index.get_level_values(-1))[1]
     pairs, best = {}, {}
     for metric in metrics:
         higher = directions.get(metric, True)
@@ -173,24 +296,30 @@ def analyse_board(board: Board, alpha: float = 0.05, primary: str = "accuracy",
             best[metric] = None
             continue
         folds = pd.DataFrame({label: board.entries[label].scores[metric] for label in complete})
+        accuracy = metric == "accuracy"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            pairs[metric] = stats.pairwise(folds, board.test_train_ratio(),
-                                           correct if metric == "accuracy" else None,
-                                           alpha=alpha)
-        column = "nb_p_holm" if k >= 2 else "mcnemar_p_holm"
-        best[metric] = _best(summary.loc[complete], pairs[metric], metric, higher, column, alpha)
+            pairs[metric] = stats.pairwise(folds, board.test_train_ratio(), correct if accuracy else None,
+                                           alpha=alpha, clusters=clusters if accuracy else None,
+                                           rope=rope, seed=seed)
+        best[metric] = _best(summary.loc[complete], pairs[metric], metric, higher,
+                             _bold_tests(metric, found)[0], alpha)
 
     ranking = None
-    if len(complete) >= 2 and k >= 2:
+    if len(complete) >= 2 and found.training_runs >= 2:
         folds = pd.DataFrame({label: board.entries[label].scores[primary] for label in complete})
         if not folds.isna().any().any():
             ranking = rank_models(folds, primary, directions.get(primary, True), alpha,
                                   f"folds of {board.plan.dataset}", independent=False)
             summary.loc[complete, "rank"] = ranking.friedman.ranks.reindex(complete).to_numpy()
+        else:
+            notes.append(f"no ranking over folds: {primary} is undefined in some folds")
     if "rank" not in summary:
         summary["rank"] = np.nan
-    return BoardAnalysis(board, metrics, primary, summary, pairs, best, test, ranking, notes)
+    interval = (f"cluster bootstrap over {found.unit}s" if found.clustered
+                else "Wilson interval (independent test images)")
+    return BoardAnalysis(board, metrics, primary, summary, pairs, best, _bold_tests(primary, found)[1],
+                         ranking, notes, found, recall, interval, rope)
 
 
 def rank_models(scores: pd.DataFrame, metric: str, higher: bool, alpha: float, blocks: str,

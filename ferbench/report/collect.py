@@ -1,9 +1,12 @@
-"""Where run directories are merged into boards: one board per fold plan, its models side by side.
+"""Where run directories are merged into boards: one board per data set, protocol and k, its
+models side by side.
 
-A *board* is every result computed on one fold plan (data set, protocol, k, seed): the unit in
-which models are paired and compared. Several run directories merge into one set of boards
-(a model run later against the same folds joins its board); results whose fold assignments
-differ are never put on one board.
+A *board* is every result computed on the fold plans of one data set (by fingerprint) under one
+protocol and number of folds: one plan, or several made with different seeds (repeated
+cross-validation, ``ferbench run --repeats``). It is the unit in which models are paired and
+compared. Several run directories merge into one set of boards (a model run later against the
+same folds joins its board); results whose fold assignments differ under one seed are refused,
+and plans of different data or protocols are never put on one board.
 """
 
 from __future__ import annotations
@@ -33,8 +36,8 @@ class Entry:
     model: str
     recipe_name: str
     recipe: dict[str, Any]
-    scores: pd.DataFrame  # index: fold; columns: metrics
-    predictions: pd.DataFrame  # index, y_true, y_pred, fold; one row per test sample
+    scores: pd.DataFrame  # index: fold (repeat × k + fold); columns: metrics
+    predictions: pd.DataFrame  # index, y_true, y_pred, fold, repeat; one row per test prediction
     proba: np.ndarray  # (rows of ``predictions``, classes)
     n_train: dict[int, int]
     n_test: dict[int, int]
@@ -60,7 +63,12 @@ class Entry:
 
 @dataclass
 class Board:
-    """Every result on one fold plan."""
+    """Every result on the fold plans of one data set, protocol and k (one plan per repeat).
+
+    ``plan`` and ``leakage`` are the first repeat's; ``plans`` and ``reports`` hold every
+    repeat's, in seed order. Folds are numbered across repeats: fold f of repeat r is
+    ``r * k + f`` (:meth:`fold_name` writes it out).
+    """
 
     key: str
     plan: FoldPlan
@@ -68,15 +76,50 @@ class Board:
     classes: list[str]
     entries: dict[str, Entry]
     sources: list[Path]
+    plans: list[FoldPlan] = field(default_factory=list)
+    reports: list[LeakageReport | None] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.plans = self.plans or [self.plan]
+        self.reports = self.reports or [self.leakage]
+
+    @property
+    def repeats(self) -> int:
+        """How many fold plans (seeds) the board merges."""
+        return len(self.plans)
+
+    @property
+    def seeds(self) -> list[int]:
+        return [plan.seed for plan in self.plans]
+
+    def fold_name(self, fold: int) -> str:
+        """"fold 3", or "seed 1, fold 3" on a board of several fold plans."""
+        repeat, within = divmod(fold, self.plan.k)
+        return f"fold {within}" if self.repeats == 1 else f"seed {self.plans[repeat].seed}, fold {within}"
 
     @property
     def leaky(self) -> bool:
-        """Whether the audit found a leak (or, without a stored audit, the protocol leaks)."""
-        return self.leakage.leaky if self.leakage is not None else self.plan.leaky
+        """Whether an audit found a leak (or, without a stored audit, the protocol leaks)."""
+        return any(report.leaky if report is not None else plan.leaky
+                   for plan, report in zip(self.plans, self.reports))
+
+    def copied(self, predictions: pd.DataFrame) -> np.ndarray | None:
+        """Which ``predictions`` test an image with an exact or near copy outside its test part
+        (by the audit of its repeat's plan); None where no audit found any."""
+        mask = np.zeros(len(predictions), dtype=bool)
+        found = False
+        for repeat, report in enumerate(self.reports):
+            rows = report.copied_rows() if report is not None else None
+            if rows:
+                found = True
+                mask |= (predictions["repeat"].to_numpy() == repeat) & predictions["index"].isin(rows).to_numpy()
+        return mask if found else None
 
     def complete(self) -> list[str]:
-        """Labels of the entries with a result on every fold: the ones compared statistically."""
-        return [label for label, entry in self.entries.items() if len(entry.folds) == self.plan.k]
+        """Labels of the entries with a result on every fold of every repeat: the ones compared
+        statistically."""
+        return [label for label, entry in self.entries.items()
+                if len(entry.folds) == self.plan.k * self.repeats]
 
     def test_train_ratio(self) -> float | None:
         """Mean n_test / n_train over folds (Nadeau-Bengio's correction); None with one fold."""
@@ -164,33 +207,47 @@ def collect(run_dirs: Sequence[str | Path]) -> list[Board]:
                     f"fold {where[2]} of {key}. Pass only one of these run directories, or rename one "
                     "model's recipe."
                 )
+    repeats: dict[tuple[str, str, str, int], list[FoldPlan]] = {}
+    for key in sorted({where[0] for where in chosen} & set(plans), key=lambda key: plans[key][0].seed):
+        plan = plans[key][0]  # results without their fold plan were already reported stale by the store
+        repeats.setdefault((plan.dataset, plan.fingerprint, plan.protocol, plan.k), []).append(plan)
     boards = []
-    for key in sorted({where[0] for where in chosen}):
-        if key not in plans:
-            continue  # results without their fold plan were already reported stale by the store
-        plan, _ = plans[key]
-        records = {where: record for where, record in chosen.items() if where[0] == key}
-        board = _board(key, plan, leakage.get(key), records)
+    for group in repeats.values():
+        records = {where: record for where, record in chosen.items()
+                   if where[0] in {plan.key for plan in group}}
+        board = _board(group, [leakage.get(plan.key) for plan in group], records)
         board.sources = [d for d in dict.fromkeys(map(Path, run_dirs)) if d in board.sources]
         boards.append(board)
+    boards.sort(key=lambda board: board.key)
     if not boards:
         raise UserError(f"no results in {', '.join(map(str, run_dirs))}: run `ferbench run --out DIR` first.")
     return boards
 
 
-def _board(key: str, plan: FoldPlan, report: LeakageReport | None,
+def board_key(plans: Sequence[FoldPlan]) -> str:
+    """The key of a board: its plan's key, with every seed when it merges several."""
+    if len(plans) == 1:
+        return plans[0].key
+    first = plans[0]
+    return first.key.removesuffix(f"-s{first.seed}") + "-s" + "+".join(str(plan.seed) for plan in plans)
+
+
+def _board(plans: list[FoldPlan], reports: list[LeakageReport | None],
            records: dict[tuple[str, str, int], JobRecord]) -> Board:
+    plan, k = plans[0], plans[0].k
+    repeat_of = {p.key: r for r, p in enumerate(plans)}
     entries: dict[str, Entry] = {}
     classes: list[str] | None = None
     sources: list[Path] = []
     for label in dict.fromkeys(where[1] for where in sorted(records)):
-        folds = sorted((where[2], record) for where, record in records.items() if where[1] == label)
-        ok = [record for _, record in folds if record.ok]
+        folds = sorted((repeat_of[where[0]] * k + where[2], record) for where, record in records.items()
+                       if where[1] == label)
+        ok = [(fold, record) for fold, record in folds if record.ok]
         first = folds[0][1]
         frames, probas = [], []
-        for record in ok:
+        for fold, record in ok:
             frame, proba = read_predictions(record)
-            frames.append(frame)
+            frames.append(frame.assign(fold=fold, repeat=fold // k))
             probas.append(proba)
             classes = classes or record.classes
         for _, record in folds:
@@ -199,24 +256,25 @@ def _board(key: str, plan: FoldPlan, report: LeakageReport | None,
         width = probas[0].shape[1] if probas else 0
         entries[label] = Entry(
             label=label, model=first.model, recipe_name=first.recipe_name, recipe=first.config["recipe"],
-            scores=pd.DataFrame([r.metrics for r in ok], index=pd.Index([r.fold for r in ok], name="fold")),
+            scores=pd.DataFrame([r.metrics for _, r in ok], index=pd.Index([f for f, _ in ok], name="fold")),
             predictions=(pd.concat(frames, ignore_index=True) if frames
-                         else pd.DataFrame(columns=["index", "y_true", "y_pred", "fold"])),
+                         else pd.DataFrame(columns=["index", "y_true", "y_pred", "fold", "repeat"])),
             proba=np.concatenate(probas) if probas else np.zeros((0, width)),
-            n_train={r.fold: r.n_train for r in ok},
-            n_test={r.fold: r.n_test for r in ok},
-            curves={r.fold: list(r.curves.get("train_loss", [])) for r in ok},
-            val_curves={r.fold: list(r.curves["val_accuracy"]) for r in ok if r.curves.get("val_accuracy")},
-            train_accuracy={r.fold: list(r.curves["train_accuracy"]) for r in ok
+            n_train={f: r.n_train for f, r in ok},
+            n_test={f: r.n_test for f, r in ok},
+            curves={f: list(r.curves.get("train_loss", [])) for f, r in ok},
+            val_curves={f: list(r.curves["val_accuracy"]) for f, r in ok if r.curves.get("val_accuracy")},
+            train_accuracy={f: list(r.curves["train_accuracy"]) for f, r in ok
                             if r.curves.get("train_accuracy")},
-            card=next((r.card for r in ok if r.card), {}),
+            card=next((r.card for _, r in ok if r.card), {}),
             band=next((r.sanity_band for _, r in folds if r.sanity_band is not None), None),
             cross_dataset=next((r.cross_dataset for _, r in folds if r.cross_dataset), None),
-            metric_info={name: info for r in ok for name, info in r.metric_info.items()},
+            metric_info={name: info for _, r in ok for name, info in r.metric_info.items()},
             provenance=_merge_provenance([_provenance(r) for _, r in folds]),
             failed={fold: (record.error or "failed").splitlines()[0] for fold, record in folds if not record.ok},
         )
     if classes is None:
         width = max((entry.proba.shape[1] for entry in entries.values()), default=0)
         classes = [f"class {i}" for i in range(width)]
-    return Board(key=key, plan=plan, leakage=report, classes=list(classes), entries=entries, sources=sources)
+    return Board(key=board_key(plans), plan=plan, leakage=reports[0], classes=list(classes), entries=entries,
+                 sources=sources, plans=plans, reports=reports)

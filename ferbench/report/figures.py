@@ -554,3 +554,32 @@ def _curves_figure(series: Mapping[str, np.ndarray], title: str, ylabel: str) ->
     else:
         ax.legend(loc="best", fontsize="small")
     return fig
+
+
+# --------------------------------------------------------------------------------- calibration
+
+
+def reliability_png(tables: Mapping[str, pd.DataFrame], title: str) -> bytes:
+    """Reliability diagram: accuracy against mean confidence per confidence bin, one line per
+    model (``tables``: label -> :func:`ferbench.report.calibration.reliability`), the diagonal
+    for perfect calibration."""
+    if not tables:
+        raise ValueError("tables is empty; expected label -> reliability table")
+    return _render(_reliability_figure, dict(tables), title)
+
+
+def _reliability_figure(tables: dict[str, pd.DataFrame], title: str) -> Figure:
+    fig = _new_figure(6.0, 5.0)
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], color="0.6", linewidth=1, linestyle="--", label="perfectly calibrated")
+    for (label, table), color in zip(tables.items(), _colors(len(tables))):
+        ax.plot(table["confidence"], table["accuracy"], color=color, marker="o", markersize=3,
+                linewidth=1.3, label=_literal(label))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("mean confidence (top class probability) in the bin")
+    ax.set_ylabel("accuracy in the bin")
+    ax.set_title(_literal(title))
+    ax.grid(True, linewidth=0.5, alpha=0.5)
+    ax.legend(loc="upper left", fontsize="x-small")
+    return fig

@@ -18,8 +18,8 @@ from ferbench.report import convergence, protocols
 from ferbench.report.analysis import BoardAnalysis, Ranking
 from ferbench.report.protocols import ProtocolComparison
 from ferbench.report.tables import (
-    LEAKY, LEAKY_NOTE, PAIR_COLUMNS, columns, emphasised, leak_reason, main_table, pair_table, provenance,
-    ranking_text, title,
+    LEAKY, LEAKY_NOTE, PAIR_NOTE, bold_note, columns, emphasised, leak_reason, main_table, pair_columns,
+    pair_table, provenance, ranking_text, recall_frame, title,
 )
 
 _CSP = ("default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
@@ -132,13 +132,14 @@ def _pairs(analysis: BoardAnalysis) -> str:
     rows = pair_table(analysis)
     if not rows:
         return ""
-    head = "".join(f"<th>{escape(header)}</th>" for _, header in PAIR_COLUMNS)
-    body = "".join("<tr>" + "".join(f"<td>{escape(row[key])}</td>" for key, _ in PAIR_COLUMNS) + "</tr>"
+    keys = pair_columns(analysis)
+    head = "".join(f"<th>{escape(header)}</th>" for _, header in keys)
+    body = "".join("<tr>" + "".join(f"<td>{escape(row[key])}</td>" for key, _ in keys) + "</tr>"
                    for row in rows)
     return (f"<h3>Pairwise comparisons ({escape(analysis.primary)})</h3>"
             '<p class="note">Raw and Holm-adjusted p-values; Holm adjusts within each test\'s family of '
-            "pairs. The paired t-test without correction is anti-conservative over CV folds and shown "
-            "only as an extra.</p>"
+            f"pairs; {escape(PAIR_NOTE)}. The paired t-test without correction is anti-conservative over "
+            "CV folds and shown only as an extra.</p>"
             f'<table class="sortable pairs"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')
 
 
@@ -205,14 +206,22 @@ def page(analyses: list[BoardAnalysis], figures: Mapping[str, Mapping[str, Mappi
         body.append("<dl>" + "".join(f"<dt>{escape(name)}</dt><dd>{escape(value)}</dd>"
                                      for name, value in provenance(analysis)) + "</dl>")
         body.append(_leaderboard(analysis))
-        body.append('<p class="note">Click a column header to sort. Bold: the best model in a column, '
-                    "only where it beats every other model significantly. Mean ± sd over folds, in %.</p>")
+        body.append(f'<p class="note">Click a column header to sort. {escape(bold_note(analysis))}</p>')
+        if not analysis.recall.empty:
+            recall = recall_frame(analysis)
+            head = "".join(f"<th>{escape(str(name))}</th>" for name in recall.columns)
+            rows = "".join("<tr>" + "".join(f"<td>{escape(str(cell))}</td>" for cell in row) + "</tr>"
+                           for row in recall.itertuples(index=False))
+            body.append("<h3>Recall per class (%, pooled test predictions; (!) marks 0 %)</h3>"
+                        f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>')
         body.append(_pairs(analysis))
         if analysis.ranking:
             body.append(f"<h3>Ranks</h3><p>{escape(ranking_text(analysis.ranking))}</p>")
         body.append(_figures(board_figures.get("ranks", {})))
         body += [f'<p class="note">{escape(note)}</p>' for note in analysis.notes]
-        for section, heading in (("confusion", "Confusion matrices (pooled test predictions, row-normalised)"),
+        for section, heading in (("calibration", "Calibration: accuracy against confidence, 15 bins "
+                                  "(pooled test predictions)"),
+                                 ("confusion", "Confusion matrices (pooled test predictions, row-normalised)"),
                                  ("roc", "ROC curves, one-vs-rest per class (pooled test predictions)"),
                                  ("curves", "Training curves (training loss per epoch, each fold)"),
                                  ("validation", "Validation accuracy per epoch, each fold (the inner "

@@ -5,9 +5,11 @@ model: the mean and sd over folds under each protocol and the gap to the *refere
 protocol whose plan the audit found clean (``subject`` where there are several); each
 protocol's leakage verdict stands beside it as the explanation. Where a model's pooled test
 predictions under both protocols cover the same images (k-fold plans test every image once; the
-official and official-purged plans share the test split), McNemar's exact test pairs them image
-by image, Holm-adjusted over the models; it sees test-image variation only, not the variation
-between training runs.
+official and official-purged plans share the test split), a McNemar test pairs them image by
+image, Holm-adjusted over the models: the clustered McNemar test (Durkalski et al. 2003) where
+the data set's clusters (subjects, clips, copies) hold several test images, the exact test where
+each image is its own unit. It sees test-image variation only, not the variation between
+training runs.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import pandas as pd
 
 from ferbench.protocols import PROTOCOLS
 from ferbench.report.analysis import BoardAnalysis, correctness
-from ferbench.stats import holm, mcnemar_test
+from ferbench.stats import clustered_mcnemar, holm, mcnemar_test
 from ferbench.report.tables import (LEAKY, csv_text, escape_markdown, leak_reason, markdown_table, metric_label,
                                     percent, pvalue)
 
@@ -65,22 +67,35 @@ class ProtocolComparison:
                     "mean": mean, "sd": row[f"{self.metric}_sd"], "folds": int(row["folds"]),
                     "leaky": analysis.board.leaky,
                     "gap_points": None if analysis is self.reference else 100 * (mean - reference),
-                    "reference": self.reference.board.plan.protocol,
+                    "reference": self.reference.board.plan.protocol, "paired_test": self.test_name,
                     **paired.get((label, protocol), dict.fromkeys(PAIRED_COLUMNS)),
                 })
         return pd.DataFrame(rows)
 
+    @property
+    def clustered(self) -> bool:
+        """Whether the reference's clusters hold several test images (the test is then clustered)."""
+        units = self.reference.units
+        return units is not None and units.clustered
+
+    @property
+    def test_name(self) -> str:
+        return "clustered McNemar" if self.clustered else "McNemar"
+
     @cached_property
     def paired(self) -> dict[tuple[str, str], dict[str, float]]:
-        """McNemar's test of each model under each other protocol against the reference, keyed by
-        (model, protocol), where both pooled predictions cover the same test images."""
+        """The McNemar test (:attr:`test_name`) of each model under each other protocol against the
+        reference, keyed by (model, protocol), where both pooled predictions cover the same test
+        images."""
         out: dict[tuple[str, str], dict[str, float]] = {}
         for analysis in self.analyses[:-1]:
             tested = {}
             for label in self.labels:
                 pair = [_correct(a, label) for a in (analysis, self.reference)]
                 if pair[0] is not None and pair[1] is not None and pair[0].index.equals(pair[1].index):
-                    tested[label] = mcnemar_test(pair[0].to_numpy(), pair[1].to_numpy())
+                    x, y = pair[0].to_numpy(), pair[1].to_numpy()
+                    tested[label] = (clustered_mcnemar(x, y, self.reference.board.plan.test_clusters(
+                        pair[0].index.to_numpy())[1]) if self.clustered else mcnemar_test(x, y))
             adjusted = holm([test.pvalue for test in tested.values()]) if tested else []
             for (label, test), p_holm in zip(tested.items(), adjusted):
                 out[(label, analysis.board.plan.protocol)] = {
@@ -96,9 +111,9 @@ PAIRED_COLUMNS = ("mcnemar_b", "mcnemar_c", "mcnemar_p", "mcnemar_p_holm")
 def _correct(analysis: BoardAnalysis, label: str) -> pd.Series | None:
     """Per-image correctness of a model's pooled predictions on a board, indexed by data set row
     in order; None unless every fold has a result."""
-    if label not in analysis.board.complete():
-        return None
-    return correctness(analysis.board, [label])[label]
+    if label not in analysis.board.complete() or analysis.board.repeats > 1:
+        return None  # several fold plans test each image several times: no one-to-one pairing
+    return correctness(analysis.board, [label])[label].droplevel("repeat")
 
 
 def _number(value: object) -> float:
@@ -147,7 +162,7 @@ def table(comparison: ProtocolComparison) -> tuple[list[str], list[list[str]]]:
     frame = flat.set_index(["label", "protocol"])
     header = (["model", "epochs"] + [_heading(a) for a in comparison.analyses]
               + [f"{a.board.plan.protocol} − {reference} (points)" for a in others]
-              + [f"McNemar {a.board.plan.protocol} vs {reference}: b/c, p (Holm)" for a in tested])
+              + [f"{comparison.test_name} {a.board.plan.protocol} vs {reference}: b/c, p (Holm)" for a in tested])
     rows = []
     for label in comparison.labels:
         present = [a for a in comparison.analyses if label in a.board.entries]
@@ -190,9 +205,10 @@ def csv(comparisons: list[ProtocolComparison]) -> str:
 
 
 NOTE = ("Each gap is a difference of means over folds. Where a model's predictions under both protocols "
-        "cover the same test images, McNemar's exact test pairs them image by image (b: right under the "
-        "first protocol and wrong under the reference; c: the reverse; Holm over the models): it sees "
-        "test-image variation only, not the variation between training runs. The leakage verdicts "
+        "cover the same test images, a McNemar test pairs them image by image (b: right under the first "
+        "protocol and wrong under the reference; c: the reverse; Holm over the models), clustered "
+        "(Durkalski et al. 2003) where a subject, clip or chain of copies holds several test images: it "
+        "sees test-image variation only, not the variation between training runs. The leakage verdicts "
         "below say what the leaky protocol lets into training.")
 
 

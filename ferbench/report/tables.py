@@ -62,7 +62,9 @@ def provenance(analysis: BoardAnalysis) -> list[tuple[str, str]]:
     lines = [
         ("data set", f"{plan.dataset} (fingerprint {plan.fingerprint[:16]})"),
         ("protocol", f"{plan.protocol}: {PROTOCOLS.get(plan.protocol, ('?',))[0]}"),
-        ("folds", f"k = {plan.k}, seed {plan.seed}" + (f", grouped by {plan.grouped_by}" if plan.grouped_by else "")),
+        ("folds", f"k = {plan.k}, " + (f"seed {plan.seed}" if board.repeats == 1 else
+                                        f"{board.repeats} fold plans (seeds {', '.join(map(str, board.seeds))})")
+         + (f", grouped by {plan.grouped_by}" if plan.grouped_by else "")),
         ("recipes", "; ".join(f"{entry.label}: {entry.recipe_name} ({recipe_text(entry.recipe)})"
                               for entry in entries)),
         ("selection", merged("selection")),
@@ -71,6 +73,8 @@ def provenance(analysis: BoardAnalysis) -> list[tuple[str, str]]:
         ("leakage", leakage_text(analysis)),
         ("significance", f"{analysis.test}, α = {_alpha(analysis):g}"),
     ]
+    if analysis.units is not None:
+        lines.insert(3, ("independent units", analysis.units.describe()))
     lines += [(f"{LEAKY} ({entry.label})", entry.cross_dataset) for entry in entries if entry.cross_dataset]
     band = next((entry.band for entry in entries if entry.band is not None), None)
     if band is not None:
@@ -110,7 +114,9 @@ LEAKY_NOTE = "These scores do not estimate the accuracy on faces the model has n
 def title(analysis: BoardAnalysis) -> str:
     """Board title: data set, protocol, k, and LEAKY when it leaks."""
     plan = analysis.board.plan
-    text = f"{plan.dataset}, {plan.protocol} protocol, {plan.design}, seed {plan.seed}"
+    board = analysis.board
+    seeds = f"seed {plan.seed}" if board.repeats == 1 else f"{board.repeats} seeds"
+    text = f"{plan.dataset}, {plan.protocol} protocol, {plan.design}, {seeds}"
     return f"{text} — {LEAKY}" if analysis.board.leaky else text
 
 
@@ -119,7 +125,8 @@ def main_table(analysis: BoardAnalysis) -> list[dict[str, Any]]:
     summary = analysis.summary
     primary = analysis.primary
     order = summary.sort_values(f"{primary}_mean", ascending=False, na_position="last").index
-    k = analysis.board.plan.k
+    board = analysis.board
+    k = board.plan.k * board.repeats
     rows = []
     for label in order:
         row = summary.loc[label]
@@ -133,6 +140,13 @@ def main_table(analysis: BoardAnalysis) -> list[dict[str, Any]]:
         cells["t_ci"] = _interval(row, primary, "t")
         cells["boot_ci"] = _interval(row, primary, "boot")
         cells["pooled"] = percent(row.get(f"{primary}_pooled"))
+        cells["pooled_ci"] = _interval(row, "accuracy", None)
+        if board.repeats > 1:
+            cells["repeat_sd"] = percent(row.get(f"{primary}_repeat_sd"))
+        cells["min_recall"] = percent(row.get("min_recall"))
+        cells["ece"] = percent(row.get("ece"))
+        order_f1 = row.get("macro_f1_order", math.nan)
+        cells["f1_order"] = "–" if not math.isfinite(order_f1) else f"{int(order_f1)}"
         if "accuracy_uncopied" in summary:
             cells["uncopied"] = (f"{percent(row['accuracy_uncopied'])} "
                                  f"({int(row['uncopied_n'])}/{int(row['tested_n'])})")
@@ -166,8 +180,9 @@ def emphasised(key: str, text: str) -> bool:
     return (key == "leakage" and text == LEAKY) or (key == "band" and text.startswith(VERIFY))
 
 
-def _interval(row: pd.Series, metric: str, kind: str) -> str:
-    low, high = row.get(f"{metric}_{kind}_low"), row.get(f"{metric}_{kind}_high")
+def _interval(row: pd.Series, metric: str, kind: str | None) -> str:
+    prefix = metric if kind is None else f"{metric}_{kind}"
+    low, high = row.get(f"{prefix}_low"), row.get(f"{prefix}_high")
     if low is None or not (math.isfinite(low) and math.isfinite(high)):
         return "–"
     return f"{percent(low)}–{percent(high)}"
@@ -176,10 +191,16 @@ def _interval(row: pd.Series, metric: str, kind: str) -> str:
 def columns(analysis: BoardAnalysis) -> list[tuple[str, str]]:
     """(key, header) of the leaderboard's columns."""
     primary = metric_label(analysis.primary)
+    unit = analysis.units.unit if analysis.units is not None and analysis.units.clustered else "image"
     return ([("model", "model"), ("folds", "folds")]
             + [(m, f"{metric_label(m)} %") for m in analysis.metrics]
-            + [("t_ci", f"{primary} 95% CI (t)"), ("boot_ci", f"{primary} 95% CI (bootstrap)"),
+            + ([("repeat_sd", f"{primary} sd over repeats")] if analysis.board.repeats > 1 else [])
+            + [("t_ci", f"{primary} 95% CI (t over folds)"),
+               ("boot_ci", f"{primary} 95% CI (bootstrap over folds)"),
                ("pooled", f"pooled {primary} %")]
+            + ([("pooled_ci", f"pooled accuracy 95% CI (by {unit})")] if "accuracy_low" in analysis.summary else [])
+            + [("min_recall", "lowest class recall %"), ("ece", "ECE % (15 bins)")]
+            + ([("f1_order", "macro-F1 order")] if "macro_f1_order" in analysis.summary else [])
             + ([("uncopied", "accuracy on test images without a copy in training %")]
                if "accuracy_uncopied" in analysis.summary else [])
             + [("rank", "mean rank"), ("parameters", "parameters"),
@@ -192,11 +213,25 @@ def pair_table(analysis: BoardAnalysis) -> list[dict[str, str]]:
     pairs = analysis.pairs.get(analysis.primary)
     if pairs is None or pairs.empty:
         return []
+
+    def points(value: float) -> str:
+        return f"{100 * value:+.1f}" if math.isfinite(value) else "–"
+
+    def share(value: float) -> str:
+        return f"{value:.2f}" if math.isfinite(value) else "–"
+
     return [{
         "a": row["a"], "b": row["b"],
-        "difference": f"{100 * row['mean_difference']:+.1f}" if math.isfinite(row["mean_difference"]) else "–",
+        "difference": points(row["mean_difference"]),
+        "folds": str(int(row["folds"])),
         "nb": pvalue(row["nb_p"]), "nb_holm": pvalue(row["nb_p_holm"]),
         "wilcoxon": pvalue(row["wilcoxon_p"]), "wilcoxon_holm": pvalue(row["wilcoxon_p_holm"]),
+        "bayes": (f"{share(row['bayes_a'])} / {share(row['bayes_rope'])} / {share(row['bayes_b'])}"
+                  if math.isfinite(row["bayes_a"]) else "–"),
+        "diff_ci": ("–" if not math.isfinite(row["diff_low"])
+                    else f"{points(row['diff_low'])} to {points(row['diff_high'])}"),
+        "signflip": pvalue(row["signflip_p"]), "signflip_holm": pvalue(row["signflip_p_holm"]),
+        "cmcnemar": pvalue(row["cmcnemar_p"]), "cmcnemar_holm": pvalue(row["cmcnemar_p_holm"]),
         "mcnemar_bc": ("–" if not math.isfinite(row["mcnemar_b"])
                        else f"{int(row['mcnemar_b'])}/{int(row['mcnemar_c'])}"),
         "mcnemar": pvalue(row["mcnemar_p"]), "mcnemar_holm": pvalue(row["mcnemar_p_holm"]),
@@ -204,13 +239,38 @@ def pair_table(analysis: BoardAnalysis) -> list[dict[str, str]]:
     } for _, row in pairs.iterrows()]
 
 
-PAIR_COLUMNS = [
-    ("a", "A"), ("b", "B"), ("difference", "A − B (points)"),
-    ("nb", "corrected t p"), ("nb_holm", "corrected t p (Holm)"),
-    ("wilcoxon", "Wilcoxon p"), ("wilcoxon_holm", "Wilcoxon p (Holm)"),
-    ("mcnemar_bc", "McNemar b/c"), ("mcnemar", "McNemar p"), ("mcnemar_holm", "McNemar p (Holm)"),
-    ("ttest", "paired t p (uncorrected; extra)"),
-]
+def pair_columns(analysis: BoardAnalysis) -> list[tuple[str, str]]:
+    """(key, header) of the pairwise table: fold-level tests, the Bayesian test, and the tests
+    on pooled predictions at the board's independent unit."""
+    units = analysis.units
+    fold_test = "corrected repeated t" if analysis.board.repeats > 1 else "corrected t"
+    columns = [("a", "A"), ("b", "B"), ("difference", "A − B (points, mean over folds)"), ("folds", "folds"),
+               ("nb", f"{fold_test} p"), ("nb_holm", f"{fold_test} p (Holm)"),
+               ("wilcoxon", "Wilcoxon p"), ("wilcoxon_holm", "Wilcoxon p (Holm)"),
+               ("bayes", f"P(A better / within ±{100 * analysis.rope:g} / B better)")]
+    if analysis.primary != "accuracy" or units is None:
+        return columns + [("ttest", "paired t p (uncorrected; extra)")]
+    if units.clustered:
+        columns += [("diff_ci", f"pooled A − B 95% CI (by {units.unit})"),
+                    ("signflip", f"sign-flip over {units.unit}s p"),
+                    ("signflip_holm", f"sign-flip over {units.unit}s p (Holm)"),
+                    ("mcnemar_bc", "b/c (images)"),
+                    ("cmcnemar", "clustered McNemar p"), ("cmcnemar_holm", "clustered McNemar p (Holm)")]
+    else:
+        columns += [("diff_ci", "pooled A − B 95% CI (bootstrap)"),
+                    ("mcnemar_bc", "McNemar b/c"), ("mcnemar", "McNemar p (test images only)"),
+                    ("mcnemar_holm", "McNemar p (Holm)")]
+    return columns + [("ttest", "paired t p (uncorrected; extra)")]
+
+
+def recall_frame(analysis: BoardAnalysis) -> pd.DataFrame:
+    """Per-class recall in % (pooled test predictions), one row per entry in leaderboard order;
+    a 0 % cell is written ``0.0 (!)``."""
+    recall = analysis.recall
+    order = [row["model"] for row in main_table(analysis)]
+    cells = recall.loc[order].map(lambda value: "–" if not math.isfinite(value) else
+                                  ("0.0 (!)" if value == 0 else percent(value)))
+    return cells.reset_index(names="model")
 
 
 def ranking_text(ranking: Ranking | None) -> str:
@@ -291,13 +351,17 @@ def markdown(analyses: list[BoardAnalysis], across: Ranking | None = None,
         out += [f"- **{name}**: {escape_markdown(value)}" for name, value in provenance(analysis)]
         out.append("")
         out += markdown_table(*leaderboard_frame(analysis, columns(analysis)))
-        out += ["", _bold_note(analysis), ""]
+        out += ["", bold_note(analysis), ""]
+        if not analysis.recall.empty:
+            out += ["Recall per class, % of each class's test images (pooled predictions; (!) marks 0 %):", ""]
+            out += markdown_table(recall_frame(analysis))
+            out.append("")
         pairs = pair_table(analysis)
         if pairs:
+            keys = pair_columns(analysis)
             out += [f"Pairwise comparisons on {metric_label(analysis.primary)} (p-values; Holm "
-                    "adjusts within each test's family of pairs):", ""]
-            out += markdown_table(pd.DataFrame(pairs)[[key for key, _ in PAIR_COLUMNS]]
-                                  .rename(columns=dict(PAIR_COLUMNS)))
+                    f"adjusts within each test's family of pairs; {PAIR_NOTE}):", ""]
+            out += markdown_table(pd.DataFrame(pairs)[[key for key, _ in keys]].rename(columns=dict(keys)))
             out.append("")
         if analysis.ranking:
             out += [escape_markdown(ranking_text(analysis.ranking)), ""]
@@ -318,11 +382,20 @@ def markdown(analyses: list[BoardAnalysis], across: Ranking | None = None,
     return "\n".join(out).rstrip() + "\n"
 
 
-def _bold_note(analysis: BoardAnalysis) -> str:
+#: How to read the pairwise table's Bayesian column and its intervals.
+PAIR_NOTE = ("the Bayesian column is the correlated Bayesian t-test's posterior probability that A is "
+             "better, that the two are practically equivalent, or that B is better")
+
+
+def bold_note(analysis: BoardAnalysis) -> str:
     bold = [metric_label(m) for m, label in analysis.best.items() if label]
     where = f" (here: {', '.join(bold)})" if bold else " (here: none)"
+    spread = ("Mean ± sd over folds, in %." if analysis.board.repeats == 1 else
+              f"Mean ± sd over all {analysis.board.repeats} × {analysis.board.plan.k} folds, in %.")
+    runs = ("" if analysis.board.repeats > 1 else
+            " One training run per model and fold: the variation between training runs is not covered.")
     return (f"Bold: the best model in a column, only where it beats every other model significantly "
-            f"({analysis.test}, α = {_alpha(analysis):g}){where}. Mean ± sd over folds, in %.")
+            f"({analysis.test or 'no test applies'}, α = {_alpha(analysis):g}){where}. {spread}{runs}")
 
 
 def csv(analyses: list[BoardAnalysis]) -> str:
@@ -335,8 +408,14 @@ def csv(analyses: list[BoardAnalysis]) -> str:
         frame.insert(0, "k", plan.k)
         frame.insert(0, "protocol", plan.protocol)
         frame.insert(0, "dataset", plan.dataset)
+        frame.insert(4, "repeats", analysis.board.repeats)
         frame["leaky"] = analysis.board.leaky
         frame["fingerprint"] = plan.fingerprint
+        if analysis.units is not None:
+            frame["cluster_unit"] = analysis.units.unit
+            frame["clusters"] = analysis.units.clusters
+        for name in analysis.recall.columns:
+            frame[f"recall_{name}"] = analysis.recall.loc[frame["label"], name].to_numpy()
         for metric in analysis.metrics:
             frame[f"{metric}_best_significant"] = frame["label"] == analysis.best.get(metric)
         for name in ("ferbench", "commit", "torch", "device", "threads", "precision", "selection", "face_crop"):
@@ -371,12 +450,13 @@ def csv_text(frame: pd.DataFrame) -> str:
 def pairs_csv(analyses: list[BoardAnalysis]) -> str:
     """Every pairwise test of every board and metric."""
     frames = [pairs.assign(dataset=a.board.plan.dataset, protocol=a.board.plan.protocol, k=a.board.plan.k,
-                           seed=a.board.plan.seed, metric=metric)
+                           seed=a.board.plan.seed, repeats=a.board.repeats, metric=metric,
+                           cluster_unit=a.units.unit if a.units is not None else "image")
               for a in analyses for metric, pairs in a.pairs.items() if not pairs.empty]
     if not frames:
         return "no pairwise comparisons (fewer than two complete models on every board)\n"
     frame = pd.concat(frames, ignore_index=True)
-    first = ["dataset", "protocol", "k", "seed", "metric"]
+    first = ["dataset", "protocol", "k", "seed", "repeats", "metric", "cluster_unit"]
     return csv_text(frame[first + [c for c in frame.columns if c not in first]])
 
 
@@ -384,10 +464,11 @@ def latex(analyses: list[BoardAnalysis]) -> str:
     """One booktabs ``table`` per board (needs ``\\usepackage{booktabs}``)."""
     out = ["% ferbench leaderboard; needs \\usepackage{booktabs}", ""]
     for analysis in analyses:
-        keys = [(key, header) for key, header in columns(analysis) if key not in ("t_ci", "boot_ci")]
+        keys = [(key, header) for key, header in columns(analysis)
+                if key not in ("t_ci", "boot_ci", "min_recall", "ece", "f1_order")]
         caption = escape_latex(title(analysis)) + ". " + escape_latex(
             "; ".join(f"{name}: {value}" for name, value in provenance(analysis))) + ". " + escape_latex(
-            _bold_note(analysis))
+            bold_note(analysis))
         if analysis.board.leaky:
             caption = r"\textbf{" + LEAKY + "}: " + caption
         text, strong = leaderboard_frame(analysis, keys)
