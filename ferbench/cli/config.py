@@ -27,6 +27,19 @@ _NOT_IN_FILES = {"config", "help"}
 _NOT_SAVED = {"force"}
 
 
+def whole_numbers(text: str) -> tuple[int, ...]:
+    """An argparse type: comma-separated whole numbers >= 0 (``0,1,2``); in a file, a TOML list
+    (``[0, 1, 2]``) or one number."""
+    try:
+        numbers = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas (e.g. 0,1,2), "
+                                         f"got {text!r}") from None
+    if any(n < 0 for n in numbers):
+        raise argparse.ArgumentTypeError(f"expected whole numbers >= 0, got {text!r}")
+    return numbers
+
+
 def _options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
     """The parser's options by destination name (``batch_size``)."""
     return {action.dest: action for action in parser._actions
@@ -62,6 +75,8 @@ def file_arguments(path: Path, parser: argparse.ArgumentParser) -> list[str]:
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise UserError(f"{path}: unknown key {key!r}{hint} Valid keys: {', '.join(sorted(options))}.")
         action = options[dest]
+        if action.type is whole_numbers and isinstance(value, list):
+            value = ",".join(map(_text, value))
         values = value if isinstance(value, list) else [value]
         if isinstance(action, argparse._StoreTrueAction):
             if not isinstance(value, bool):

@@ -16,7 +16,7 @@ from ferbench.errors import UserError
 from ferbench.job import Job
 from ferbench.protocols import PROTOCOLS
 from ferbench.registry import get_registry
-from ferbench.run.config import OVERRIDABLE, RunConfig
+from ferbench.run.config import OVERRIDABLE, RunConfig, resolve_seeds
 from ferbench.run.task import Outcome
 from ferbench.specs import COMPILE_MODES, OPTIMIZERS, PRECISIONS, SCHEDULES, SELECTIONS
 
@@ -28,7 +28,7 @@ def add_parser(commands) -> None:
     parser = commands.add_parser(
         "run", help="train and evaluate models under k-fold cross-validation",
         description="Train and evaluate every selected model on every selected data set under "
-        "one fold plan (identical folds for every model). Each finished fold is saved at once; "
+        "one fold plan per seed (identical folds for every model). Each finished fold is saved at once; "
         "re-running the same command trains only what is missing.",
     )
     parser.add_argument("--models", default="all", help="'all' or comma-separated model names (default: all)")
@@ -37,9 +37,18 @@ def add_parser(commands) -> None:
     parser.add_argument("--protocol", default="subject", choices=sorted(PROTOCOLS),
                         help="fold protocol: " + "; ".join(f"{k}: {v[0]}" for k, v in PROTOCOLS.items()))
     parser.add_argument("--folds", type=int, default=10, help="number of folds k (default: 10)")
-    parser.add_argument("--seed", type=int, default=0, help="run seed: folds and training (default: 0)")
+    parser.add_argument("--seed", type=config.whole_numbers, default=(0,), metavar="SEED[,SEED...]",
+                        help="run seed: folds and training (default: 0); a comma-separated list "
+                        "(0,1,2) runs one fold plan per seed, every model on each (repeated "
+                        "cross-validation). Under an official protocol the split is the same for "
+                        "every seed and only the training seeds differ: repeats measure how much "
+                        "training runs vary")
+    parser.add_argument("--repeats", type=int, metavar="R",
+                        help="run R fold plans with consecutive seeds from --seed's (--seed 5 "
+                        "--repeats 3: seeds 5, 6, 7); default 1")
     parser.add_argument("--out", type=Path, default=None,
-                        help="run directory (default: runs/<protocol>-k<folds>-s<seed>)")
+                        help="run directory (default: runs/<protocol>-k<folds>-s<seed>; several "
+                        "seeds: -s<first>-<last> when consecutive, e.g. s0-2, else -s0_3_7)")
     add_data_arguments(parser)
     parser.add_argument("--allow-leaky", action="store_true",
                         help="train even where the leakage checks find a leak (e.g. to reproduce "
@@ -128,9 +137,11 @@ class RichReporter:
                 result.job.dataset, result.job.fold, first_line)
 
 
-def summary_table(jobs: pd.DataFrame, folds: int) -> Table:
-    """Mean ± standard deviation over folds per model and data set."""
-    table = Table(title=f"Results in % ({folds}-fold cross-validation; mean ± sd over folds)")
+def summary_table(jobs: pd.DataFrame, folds: int, repeats: int = 1) -> Table:
+    """Mean ± standard deviation over folds (of every repeat) per model and data set."""
+    design = f"{folds}-fold cross-validation" + (f" × {repeats} repeats; mean ± sd over all folds"
+                                                 if repeats > 1 else "; mean ± sd over folds")
+    table = Table(title=f"Results in % ({design})")
     for column in ("model", "dataset"):
         table.add_column(column, no_wrap=True)
     table.add_column("protocol")
@@ -202,14 +213,18 @@ def command(args: argparse.Namespace) -> int:
     from ferbench.run.coordinator import run
 
     data_dirs, dataset_options = data_arguments(args)
+    seeds = (resolve_seeds(args.seed[0], None, args.repeats) if len(args.seed) == 1
+             else resolve_seeds(None, args.seed, args.repeats))
+    saved = argparse.Namespace(**{**vars(args), "seed": seeds[0] if len(seeds) == 1 else list(seeds),
+                                  "repeats": None})
     run_config = RunConfig(
-        models=args.models, datasets=args.datasets, protocol=args.protocol, folds=args.folds, seed=args.seed,
+        models=args.models, datasets=args.datasets, protocol=args.protocol, folds=args.folds, seeds=seeds,
         out=args.out, recipe=args.recipe, overrides={name: getattr(args, name) for name in OVERRIDABLE},
         device=args.device, data_dirs=data_dirs, force=args.force, dataset_options=dataset_options,
         strict=args.strict, face_crop=args.face_crop, allow_leaky=args.allow_leaky,
         search=search_argument(args), pretrained=args.pretrained, executor=args.executor,
         executor_options=executor_options(args), compile_mode=args.compile_mode,
-        config_toml=config.dump(args, _run_parser(), {dest: given(args.argv, flag) for dest, flag in
+        config_toml=config.dump(saved, _run_parser(), {dest: given(args.argv, flag) for dest, flag in
                                                       REPEATABLE.items()}),
     )
     out = console()
@@ -219,7 +234,7 @@ def command(args: argparse.Namespace) -> int:
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=out, transient=False) as progress:
         outcome = run(run_config, RichReporter(progress))
-    out.print(summary_table(outcome.jobs, run_config.folds))
+    out.print(summary_table(outcome.jobs, run_config.folds, run_config.repeats))
     say(out, "{} job(s) trained, {} already done; results in {}", outcome.ran, outcome.skipped, outcome.run_dir)
     if outcome.jobs["leaky"].any():
         say(out, "[bold red]LEAKY[/]: test images of these results are known in training (reports in {}); "

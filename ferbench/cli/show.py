@@ -36,11 +36,24 @@ def _read(path: Path) -> dict[str, Any]:
                         "arguments to rewrite it.") from None
 
 
+def requested_seeds(request: dict[str, Any]) -> list[int]:
+    """The seeds of a run's request (``config.json``; those written before repeats hold one)."""
+    return list(request.get("seeds", [request["seed"]] if "seed" in request else []))
+
+
+def seeds_text(seeds: list[int]) -> str:
+    """``0-2`` for consecutive seeds, else ``0, 3, 7``."""
+    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ", ".join(map(str, seeds))
+
+
 def run_overview(run_dir: str | Path) -> dict[str, Any]:
     """A plain summary of ``run_dir``: the last run's request, its fold plans (fingerprint,
-    leakage verdict), per model × data set × protocol × recipe, the folds done, failed, broken
-    (predictions file missing or changed), stale (their plan was replaced) and missing, and
-    what is wrong with each broken one."""
+    leakage verdict), per model × data set × protocol × recipe, the seeds (one fold plan
+    each: requested or present), the folds done, failed, broken (predictions file missing or
+    changed), stale (their plan was replaced) and missing over those seeds, and what is wrong
+    with each broken one."""
     run_dir = Path(run_dir)
     config_path = run_dir / "config.json"
     config = _read(config_path) if config_path.exists() else {}
@@ -58,24 +71,28 @@ def run_overview(run_dir: str | Path) -> dict[str, Any]:
     folds = {(p["dataset"], p["protocol"]): p["k"] for p in plans}
     rows: dict[tuple, dict[str, Any]] = {}
     wanted_recipe = config.get("recipe", "default")
+    wanted_seeds = set(requested_seeds(config))
     for model in config.get("models", []):
         for dataset in config.get("datasets", []):
             key = (model, dataset, config.get("protocol"), wanted_recipe)
-            rows[key] = {"done": 0, "failed": 0, "broken": 0, "stale": 0, "leaky": False}
+            rows[key] = {"seeds": set(wanted_seeds), "done": 0, "failed": 0, "broken": 0, "stale": 0, "leaky": False}
     if not jobs.empty:
         for (model, dataset, protocol, recipe), group in jobs.groupby(
                 ["model", "dataset", "protocol", "recipe"], sort=True):
-            row = rows.setdefault((model, dataset, protocol, recipe), {})
+            row = rows.setdefault((model, dataset, protocol, recipe), {"seeds": set()})
             counts = group["status"].value_counts()
             row.update(done=int(counts.get("ok", 0)), failed=int(counts.get("failed", 0)),
                        broken=int(counts.get("broken", 0)), stale=int(counts.get("stale", 0)),
                        leaky=bool(group["leaky"].any()))
+            row["seeds"] |= {int(seed) for seed in group["seed"]}
     table = []
     for (model, dataset, protocol, recipe), row in sorted(rows.items(), key=lambda item: tuple(map(str, item[0]))):
         k = folds.get((dataset, protocol), config.get("folds") if protocol == config.get("protocol") else None)
-        missing = None if k is None else max(0, k - row["done"] - row["failed"] - row["broken"])
+        seeds = sorted(row.pop("seeds"))
+        expected = None if k is None else k * len(seeds)
+        missing = None if expected is None else max(0, expected - row["done"] - row["failed"] - row["broken"])
         table.append({"model": model, "dataset": dataset, "protocol": protocol, "recipe": recipe, "k": k,
-                      **row, "missing": missing})
+                      "seeds": seeds, **row, "missing": missing})
     broken = [] if jobs.empty else jobs.loc[jobs["status"] == "broken", "problem"].tolist()
     return {"run_dir": str(run_dir), "request": config, "plans": plans, "jobs": table, "broken": broken}
 
@@ -89,9 +106,11 @@ def command(args: argparse.Namespace) -> int:
     out = console()
     request = overview["request"]
     if request:
+        seeds = requested_seeds(request)
         out.print(f"Last run here: models {', '.join(request.get('models', []))}; data sets "
                   f"{', '.join(request.get('datasets', []))}; protocol {request.get('protocol')}, "
-                  f"k = {request.get('folds')}, seed {request.get('seed')}, recipe {request.get('recipe')}",
+                  f"k = {request.get('folds')}, seed{'s' if len(seeds) > 1 else ''} {seeds_text(seeds)}, "
+                  f"recipe {request.get('recipe')}",
                   markup=False)
     plans = Table(title="Fold plans")
     for column in ("plan", "fingerprint", "grouped by", "leakage"):
@@ -102,7 +121,7 @@ def command(args: argparse.Namespace) -> int:
         add_row(plans, plan["plan"], plan["fingerprint"][:16], plan["grouped_by"] or "-", verdict)
     out.print(plans)
     jobs = Table(title="Jobs (folds)")
-    for column in ("model", "dataset", "protocol", "recipe", "folds"):
+    for column in ("model", "dataset", "protocol", "recipe", "seeds", "folds"):
         jobs.add_column(column, no_wrap=column != "folds")
     for row in overview["jobs"]:
         protocol = styled(f"{row['protocol']} (LEAKY)", "bold red") if row["leaky"] else row["protocol"]
@@ -111,7 +130,7 @@ def command(args: argparse.Namespace) -> int:
             if row[count] is None or row[count]:
                 folds.append(f", {'?' if row[count] is None else row[count]} {count}",
                              "red" if count in ("failed", "broken") else "")
-        add_row(jobs, row["model"], row["dataset"], protocol, row["recipe"], folds)
+        add_row(jobs, row["model"], row["dataset"], protocol, row["recipe"], seeds_text(row["seeds"]) or "-", folds)
     out.print(jobs)
     for problem in overview["broken"]:
         say(out, "[red]broken[/]: {}; the next `ferbench run` with the same arguments redoes that job.", problem)

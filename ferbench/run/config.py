@@ -9,13 +9,12 @@ checked by the plan, against the registry.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ferbench.errors import UserError
-from ferbench.job import plan_folder
 from ferbench.similarity import DuplicateSearch
 from ferbench.protocols import OFFICIAL, check_protocol
 from ferbench.specs import COMPILE_MODES
@@ -32,13 +31,53 @@ def _names(value: str | list[str] | tuple[str, ...]) -> str | tuple[str, ...]:
     return tuple(value)
 
 
+def resolve_seeds(seed: int | None, seeds: Sequence[int] | None, repeats: int | None) -> tuple[int, ...]:
+    """The run seeds: ``seeds`` as given, else ``repeats`` consecutive seeds from ``seed``
+    (default 0, one repeat). Every seed a distinct non-negative int; ``seed`` and ``repeats``,
+    when given with ``seeds``, must agree with it."""
+    if repeats is not None and (isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1):
+        raise UserError(f"--repeats must be a whole number >= 1, got {repeats!r}.")
+    if seeds is None:
+        start = 0 if seed is None else seed
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+            raise UserError(f"--seed must be a whole number >= 0, got {start!r}.")
+        return tuple(range(start, start + (repeats or 1)))
+    seeds = (seeds,) if isinstance(seeds, int) else tuple(seeds)
+    bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, int) or s < 0]
+    if not seeds or bad:
+        raise UserError(f"--seed takes whole numbers >= 0 (e.g. --seed 0,1,2), got {list(seeds)!r}.")
+    if len(set(seeds)) < len(seeds):
+        raise UserError(f"--seed {','.join(map(str, seeds))} repeats a seed; each repeat needs its own.")
+    if repeats is not None and repeats != len(seeds):
+        raise UserError(f"--seed {','.join(map(str, seeds))} lists {len(seeds)} seeds but --repeats is "
+                        f"{repeats}; give the list alone, or --seed FIRST --repeats {repeats}.")
+    if seed is not None and seed != seeds[0]:
+        raise UserError(f"seed={seed} and seeds={seeds} disagree (seed is the first of seeds); give one of them.")
+    return seeds
+
+
+def default_out(protocol: str, k: int, seeds: tuple[int, ...]) -> Path:
+    """``runs/<protocol>-k<k>-s<seed>``; several seeds: ``-s<first>-<last>`` when they are
+    consecutive (``s0-2``), else joined by ``_`` (``s0_3_7``)."""
+    if len(seeds) == 1:
+        tag = f"{seeds[0]}"
+    elif seeds == tuple(range(seeds[0], seeds[0] + len(seeds))):
+        tag = f"{seeds[0]}-{seeds[-1]}"
+    else:
+        tag = "_".join(map(str, seeds))
+    return Path("runs") / f"{protocol}-k{k}-s{tag}"
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Every option of one ``ferbench run``.
 
     ``models`` and ``datasets``: ``"all"`` or names (a comma-separated string or a sequence).
-    ``protocol``, ``folds``, ``seed``: the fold plan (the official protocols have one fold:
-    ``folds`` is set to 1, with a note). ``out``: the run directory (default
+    ``protocol``, ``folds``: the fold plan (the official protocols have one fold: ``folds`` is
+    set to 1, with a note). ``seeds``: one fold plan per seed, every model on each (repeated
+    cross-validation; on an official split, repeats of training only); or ``seed`` (the first,
+    default 0) and ``repeats`` (that many consecutive seeds, default 1); resolved, all three
+    agree (:func:`resolve_seeds`). ``out``: the run directory (default :func:`default_out`,
     ``runs/<protocol>-k<folds>-s<seed>``). ``recipe`` and ``overrides`` (recipe fields from
     :data:`OVERRIDABLE`; None keeps the recipe's): how each model trains. ``device``: ``auto``,
     ``cpu``, ``cuda``, ``cuda:N``. ``data_dirs``: data set name -> folder; ``dataset_options``:
@@ -54,7 +93,9 @@ class RunConfig:
     datasets: str | tuple[str, ...] = "synthetic"
     protocol: str = "subject"
     folds: int = 10
-    seed: int = 0
+    seed: int | None = None
+    seeds: Sequence[int] | None = None
+    repeats: int | None = None
     out: Path | None = None
     recipe: str = "default"
     overrides: Mapping[str, Any] = field(default_factory=dict)
@@ -81,6 +122,9 @@ class RunConfig:
         if unknown:
             raise UserError(f"cannot override recipe field(s) {sorted(unknown)}; overridable: {OVERRIDABLE}.")
         set_ = object.__setattr__
+        set_(self, "seeds", resolve_seeds(self.seed, self.seeds, self.repeats))
+        set_(self, "seed", self.seeds[0])
+        set_(self, "repeats", len(self.seeds))
         set_(self, "models", _names(self.models))
         set_(self, "datasets", _names(self.datasets))
         set_(self, "overrides", {k: v for k, v in self.overrides.items() if v is not None})
@@ -92,14 +136,14 @@ class RunConfig:
                                  f"own split); --folds {self.folds} is not used"))
             set_(self, "folds", 1)
         if self.out is None:
-            set_(self, "out", Path("runs") / plan_folder(self.protocol, self.folds, self.seed))
+            set_(self, "out", default_out(self.protocol, self.folds, self.seeds))
         set_(self, "out", Path(self.out))
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved configuration as plain JSON (saved as ``RUN_DIR/config.json``)."""
         return {
             "models": self.models, "datasets": self.datasets, "protocol": self.protocol,
-            "folds": self.folds, "seed": self.seed, "recipe": self.recipe,
+            "folds": self.folds, "seed": self.seed, "seeds": list(self.seeds), "recipe": self.recipe,
             "overrides": dict(self.overrides), "device": self.device,
             "data_dirs": {k: str(v) for k, v in self.data_dirs.items()},
             "dataset_options": json.loads(json.dumps(self.dataset_options, default=repr)),

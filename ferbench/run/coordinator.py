@@ -1,9 +1,10 @@
 """The coordinator: the one process of a run that plans it, resumes it, hands its tasks to an
 executor and reports progress (``ferbench run``, :func:`run_benchmark`).
 
-It checks every name first, loads each data set once, saves its fold plan and audit, then
-hands the executor the jobs that the run directory does not already hold. The run directory
-is locked for the whole call: a second coordinator on it is refused while this one works.
+It checks every name first, loads each data set once, saves its fold plans (one per seed) and
+their audits, then hands the executor the jobs that the run directory does not already hold.
+The run directory is locked for the whole call: a second coordinator on it is refused while
+this one works.
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ def _refuse_to_replace(store: RunStore, jobs: list[Job]) -> None:
 
 
 def run(config: RunConfig, reporter: Reporter | None = None) -> RunOutcome:
-    """Train and evaluate the models × data sets × folds of ``config`` into ``config.out``.
+    """Train and evaluate the models × data sets × folds of ``config`` into ``config.out``, under
+    one fold plan per data set and seed (``config.seeds``), every model on the same plans.
 
     Every fold plan is audited for leakage and its report kept under ``RUN_DIR/leakage/``; a
     leaky plan is refused unless ``config.allow_leaky`` (results are then marked leaky).
@@ -95,20 +97,21 @@ def run(config: RunConfig, reporter: Reporter | None = None) -> RunOutcome:
     store = RunStore(config.out)
 
     with store.lock():
-        planned: dict[str, Planned] = {}
+        planned: dict[tuple[str, int], Planned] = {}
         for spec in selection.datasets:
-            part = plan_dataset(config, spec, selection.dataset_options.get(spec.name),
-                                lambda plan: None if config.force else store.read_report(plan, config.search.to_dict()))
-            for line in part.dataset.notes:
+            parts = plan_dataset(config, spec, selection.dataset_options.get(spec.name),
+                                 lambda plan: None if config.force else store.read_report(plan, config.search.to_dict()))
+            for line in parts[0].dataset.notes:
                 reporter.note(f"{spec.name}: {line}")
-            store.save_plan(part.plan, force=config.force)
-            if part.audited:
-                store.save_report(part.report, part.plan)
-            for line in part.report.summary():
-                reporter.note(f"{spec.name} ({part.plan.key}): {line}")
-            planned[spec.name] = part
+            for part in parts:
+                store.save_plan(part.plan, force=config.force)
+                if part.audited:
+                    store.save_report(part.report, part.plan)
+                for line in part.report.summary():
+                    reporter.note(f"{spec.name} ({part.plan.key}): {line}")
+                planned[spec.name, part.plan.seed] = part
             clip_models = [m.name for m in selection.models if m.input == "clip"]
-            if clip_models and part.dataset.sequences is None:
+            if clip_models and parts[0].dataset.sequences is None:
                 reporter.note(f"skipping {', '.join(clip_models)} on {spec.name}: these models take "
                               f"clips (frame sequences) and {spec.name} has none")
         refuse_leaky([(part.report, store.report_path(part.plan)) for part in planned.values()],
@@ -128,7 +131,7 @@ def run(config: RunConfig, reporter: Reporter | None = None) -> RunOutcome:
             root = config.data_dirs.get(job.dataset)
             task = Task(job, str(config.out), None if root is None else str(root),
                         selection.dataset_options.get(job.dataset, {}), config.strict, config.device)
-            remember_dataset(task, planned[job.dataset].dataset)
+            remember_dataset(task, planned[job.dataset, job.run_seed].dataset)
             tasks.append(task)
         failed = [outcome for outcome in runner.run(tasks, reporter) if outcome.status != "ok"]
 
@@ -145,8 +148,9 @@ def run_benchmark(models: str | list[str] = "all", datasets: str | list[str] = "
     """Train and evaluate ``models`` × ``datasets`` under k-fold cross-validation, resumably.
 
     ``options`` are the fields of :class:`~ferbench.run.config.RunConfig` (``protocol``,
-    ``folds``, ``seed``, ``out``, ``recipe``, ``overrides``, ``data_dirs``, ...): the
-    configuration is built and validated once, then run by the coordinator.
+    ``folds``, ``seed``, ``seeds`` or ``repeats``, ``out``, ``recipe``, ``overrides``,
+    ``data_dirs``, ...): the configuration is built and validated once, then run by the
+    coordinator.
     """
     try:
         config = RunConfig(models=models, datasets=datasets, **options)

@@ -4,7 +4,7 @@ assigned and audited; the jobs expanded. Nothing here trains."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +68,8 @@ def select(config: RunConfig, registry: Registry) -> Selection:
 
 @dataclass(frozen=True)
 class Planned:
-    """One data set of a run: loaded, its fold plan, the plan's leakage report (``audited``:
-    made now, not read back from the run directory)."""
+    """One fold plan of a run (a data set under one seed): the data set, loaded; the plan; its
+    leakage report (``audited``: made now, not read back from the run directory)."""
 
     dataset: Dataset
     plan: FoldPlan
@@ -78,16 +78,27 @@ class Planned:
 
 
 def plan_dataset(config: RunConfig, spec: DatasetSpec, options: dict[str, Any] | None,
-                 stored_report: Callable[[FoldPlan], LeakageReport | None]) -> Planned:
-    """Load ``spec``'s data set, assign its folds and audit them (``stored_report`` returns a
-    report already kept for this exact plan and search, which is then reused)."""
+                 stored_report: Callable[[FoldPlan], LeakageReport | None]) -> list[Planned]:
+    """Load ``spec``'s data set once, assign its folds under each of ``config.seeds`` and audit
+    each plan (``stored_report`` returns a report already kept for this exact plan and search,
+    which is then reused). An official split is the same under every seed: it is assigned and
+    audited once, and only the seed differs between its plans (and the training seeds of its jobs)."""
     dataset = load_dataset(spec.name, config.data_dirs.get(spec.name), options, config.strict)
-    plan = with_clusters(assign_folds(dataset, config.protocol, config.folds, config.seed, config.search),
-                         dataset, config.search)
-    report = stored_report(plan)
-    if report is not None:
-        return Planned(dataset, plan, report, audited=False)
-    return Planned(dataset, plan, audit(dataset, plan, config.search, fitted_on_all=spec.fitted_on_all), True)
+    planned: list[Planned] = []
+    for seed in config.seeds:
+        first = planned[0] if planned and planned[0].plan.official else None
+        plan = (replace(first.plan, seed=seed) if first
+                else with_clusters(assign_folds(dataset, config.protocol, config.folds, seed, config.search),
+                                   dataset, config.search))
+        report = stored_report(plan)
+        if report is not None:
+            planned.append(Planned(dataset, plan, report, audited=False))
+        elif first:
+            planned.append(Planned(dataset, plan, replace(first.report, seed=seed), audited=True))
+        else:
+            report = audit(dataset, plan, config.search, fitted_on_all=spec.fitted_on_all)
+            planned.append(Planned(dataset, plan, report, audited=True))
+    return planned
 
 
 def cross_dataset_leaks(selection: Selection) -> list[str]:
@@ -116,16 +127,17 @@ def refuse_leaky(reports: list[tuple[LeakageReport, Path]], cross: list[str], al
     )
 
 
-def expand_jobs(config: RunConfig, selection: Selection, planned: Mapping[str, Planned]) -> list[Job]:
-    """Every (data set, fold, model) job, fold by fold with the models side by side (an
-    interrupted run leaves every model at a similar point). Clip models run only on data sets
-    with sequences."""
+def expand_jobs(config: RunConfig, selection: Selection, planned: Mapping[tuple[str, int], Planned]) -> list[Job]:
+    """Every (seed, data set, fold, model) job of the plans in ``planned`` (by data set name and
+    seed): seed by seed, fold by fold, with the models side by side (an interrupted run leaves
+    every model at a similar point). Clip models run only on data sets with sequences."""
     return [
         Job(model=model.name, recipe_name=config.recipe, recipe=selection.recipes[model.name].for_dataset(name),
             dataset=name, fingerprint=part.dataset.fingerprint, protocol=config.protocol, k=config.folds,
-            fold=fold, run_seed=config.seed, plan_digest=plan_digest(part.plan), pretrained=config.pretrained,
+            fold=fold, run_seed=seed, plan_digest=plan_digest(part.plan), pretrained=config.pretrained,
             compile_mode=config.compile_mode)
-        for name, part in planned.items()
+        for seed in config.seeds
+        for (name, plan_seed), part in planned.items() if plan_seed == seed
         for fold in range(config.folds)
         for model in selection.models
         if model.input == "image" or part.dataset.sequences is not None
