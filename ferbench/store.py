@@ -135,8 +135,10 @@ class RunStore:
         record = {**report.to_dict(), "plan_digest": plan_digest(plan)}
         atomic_write(self.report_path(plan), json.dumps(record, indent=1).encode())
 
-    def read_report(self, plan: FoldPlan, search: dict[str, Any] | None = None) -> LeakageReport | None:
-        """The stored report of this exact plan (and, if given, near-duplicate search), or None."""
+    def read_report(self, plan: FoldPlan, search: dict[str, Any] | None = None,
+                    settings: dict[str, Any] | None = None) -> LeakageReport | None:
+        """The stored report of this exact plan (and, if given, near-duplicate search and audit
+        settings), or None."""
         try:
             record = json.loads(self.report_path(plan).read_text())
         except (FileNotFoundError, json.JSONDecodeError):
@@ -144,6 +146,8 @@ class RunStore:
         if record.pop("plan_digest", None) != plan_digest(plan):
             return None
         if search is not None and record.get("search") != search:
+            return None
+        if settings is not None and record.get("settings") != settings:
             return None
         try:
             return LeakageReport.from_dict(record)
