@@ -234,6 +234,32 @@ def test_official_run_trains_one_fold_and_refuses_a_duplicate_across_the_split(c
     assert re.search(r"\| \d+/\d+, (<|&lt;)?[01]\.\d{3} \|$", row), row  # the same 7 test images, paired
 
 
+def test_official_selection_on_copies_of_test_images_is_refused_marked_and_named_on_the_board(cli, tmp_path):
+    root = tmp_path / "fer"
+    _fer2013(root, duplicate=False)
+    rows = (root / "fer2013.csv").read_text().splitlines()
+    copy = rows[25].rsplit(",", 1)[0]  # the first PrivateTest row's label and pixels ...
+    (root / "fer2013.csv").write_text("\n".join(rows + [copy + ",PublicTest"]) + "\n")  # ... again in PublicTest
+    common = ("run", "--models", "smallcnn", "--datasets", "fer2013", "--protocol", "official", "--epochs", "1",
+              "--data-dir", f"fer2013={root}")
+    status, out, err = cli(*common, "--out", tmp_path / "last")
+    assert status == 0, out + err  # --selection last never looks at the validation split
+    assert not ferbench.load_jobs(tmp_path / "last")["leaky"].any()
+    assert "selection on copies of test images: 1 test images" in " ".join(out.split())  # a warning
+    best = (*common, "--selection", "best", "--out", tmp_path / "best")
+    status, _, err = cli(*best)
+    assert status == 2 and "check 'selection on copies of test images' found 1 test images in 1/1 folds" in " ".join(
+        err.split()) and "official-purged" in err
+    assert cli(*best, "--allow-leaky")[0] == 0 and ferbench.load_jobs(tmp_path / "best")["leaky"].all()
+    status, out, err = cli("report", tmp_path / "best", "--out", tmp_path / "board")
+    board = " ".join((tmp_path / "board" / "leaderboard.md").read_text().split())
+    assert status == 0 and "LEAKY**: selection on copies of test images: 1 test images in 1/1 folds" in board
+    purged = [a if a != "official" else "official-purged" for a in best]
+    status, out, err = cli(*purged[:-1], tmp_path / "purged")
+    assert status == 0, out + err
+    assert not ferbench.load_jobs(tmp_path / "purged")["leaky"].any()
+
+
 def test_leakage_command_exit_status_and_json(cli, tmp_path):
     status, out, _ = cli("leakage", "--dataset", "synthetic", "--protocol", "image", "--folds", "5",
                          "--json", tmp_path / "image.json")
