@@ -27,16 +27,20 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from ferbench.errors import UserError
 from ferbench.job import Job, plan_digest
 from ferbench.leakage.report import LeakageReport
 from ferbench.protocols import FoldPlan
 from ferbench.record import JobRecord, JobResult, Predictions, job_folder
+
+# pandas (half a second to import) is imported by the functions that build frames, so that the
+# commands that only audit or write runs start without it.
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -268,6 +272,8 @@ def read_predictions(record: JobRecord) -> tuple[pd.DataFrame, np.ndarray]:
     """A successful job's test predictions, verified against its record: a frame with
     ``index`` (data set row), ``y_true``, ``y_pred`` and ``fold``, and the probabilities
     (rows, classes). A :class:`UserError` names the file and the fix when they do not verify."""
+    import pandas as pd
+
     redo = "delete {json} and re-run the same `ferbench run` command to redo that job."
     problem = predictions_problem(record)
     if problem is not None:
@@ -313,6 +319,8 @@ def load_jobs(run_dir: str | Path) -> pd.DataFrame:
     (a successful record whose predictions file is missing or changed: ``problem`` says how;
     the next run redoes it).
     """
+    import pandas as pd
+
     rows = []
     for record in load_records(run_dir):
         problem = predictions_problem(record) if record.ok and not record.stale else None
@@ -329,6 +337,8 @@ def load_jobs(run_dir: str | Path) -> pd.DataFrame:
 
 def load_results(run_dir: str | Path) -> pd.DataFrame:
     """Tidy metrics of the successful jobs: one row per (model, dataset, protocol, fold, metric)."""
+    import pandas as pd
+
     rows = [
         {**_identity(record), "metric": metric, "value": value}
         for record in load_records(run_dir) if record.ok and not record.stale
@@ -340,6 +350,8 @@ def load_results(run_dir: str | Path) -> pd.DataFrame:
 
 def load_predictions(run_dir: str | Path) -> pd.DataFrame:
     """Every stored test prediction: one row per (model, dataset, protocol, fold, sample)."""
+    import pandas as pd
+
     frames = []
     for record in load_records(run_dir):
         if not record.ok or record.stale:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -19,6 +19,9 @@ from ferbench.registry import get_registry
 from ferbench.run.config import OVERRIDABLE, RunConfig
 from ferbench.run.task import Outcome
 from ferbench.specs import COMPILE_MODES, OPTIMIZERS, PRECISIONS, SCHEDULES, SELECTIONS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SUMMARY_METRICS = ("accuracy", "macro_f1", "roc_auc_ovr")
 
@@ -130,6 +133,8 @@ class RichReporter:
 
 def summary_table(jobs: pd.DataFrame, folds: int) -> Table:
     """Mean ± standard deviation over folds per model and data set."""
+    import pandas as pd
+
     table = Table(title=f"Results in % ({folds}-fold cross-validation; mean ± sd over folds)")
     for column in ("model", "dataset"):
         table.add_column(column, no_wrap=True)
