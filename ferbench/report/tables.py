@@ -104,8 +104,7 @@ def leak_reason(analysis: BoardAnalysis) -> str:
 
 
 #: What a LEAKY board's banner adds after the leak's description.
-LEAKY_NOTE = ("The check(s) named here found test images, or copies of them, that training or model "
-              "selection saw: these scores overestimate the accuracy on faces the model has not seen.")
+LEAKY_NOTE = "These scores do not estimate the accuracy on faces the model has not seen."
 
 
 def title(analysis: BoardAnalysis) -> str:
