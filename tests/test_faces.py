@@ -292,7 +292,8 @@ def test_leakage_prints_the_face_counts_and_face_crop_flag_applies(cli, tmp_path
                           "--face-crop", "detect")
     flat = " ".join(text.split())
     assert status in (0, 3) and "face crop (detect, margin 0.15, 48x48" in flat
-    assert "(detect, margin 0.15, 48x48, no face: full frame kept): 12 cropped by detection, 0 had no face found" in flat
+    assert ("(detect, margin 0.15, 48x48, no face: full frame kept): 12 cropped by detection, "
+            "0 had no face found") in flat
 
 
 def test_face_crop_flag_on_a_set_without_a_face_step_is_refused(cli, tmp_path):

@@ -13,7 +13,7 @@ import ferbench
 from ferbench.leakage import LeakageReport, audit
 from ferbench.leakage.planted import KINDS, plant_copies
 from ferbench.protocols import HELD_OUT, PURGED, FoldPlan, assign_folds, inner_split
-from ferbench.similarity import DuplicateSearch, Pairs, components, exact_pairs, near_pairs
+from ferbench.similarity import DuplicateSearch, Pairs, components, near_pairs
 from ferbench_datasets.synthetic_faces import generate_faces
 from layouts import SHARED_DATA, pixels
 

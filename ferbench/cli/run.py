@@ -212,8 +212,8 @@ def command(args: argparse.Namespace) -> int:
         out=args.out, recipe=args.recipe, overrides={name: getattr(args, name) for name in OVERRIDABLE},
         device=args.device, data_dirs=data_dirs, force=args.force, dataset_options=dataset_options,
         strict=args.strict, face_crop=args.face_crop, allow_leaky=args.allow_leaky,
-        search=search_argument(args), strict_copies=args.strict_copies, pretrained=args.pretrained, executor=args.executor,
-        executor_options=executor_options(args), compile_mode=args.compile_mode,
+        search=search_argument(args), strict_copies=args.strict_copies, pretrained=args.pretrained,
+        executor=args.executor, executor_options=executor_options(args), compile_mode=args.compile_mode,
         config_toml=config.dump(args, _run_parser(), {dest: given(args.argv, flag) for dest, flag in
                                                       REPEATABLE.items()}),
     )

@@ -126,7 +126,8 @@ def refuse_leaky(reports: list[tuple[LeakageReport, Path]], cross: list[str], al
                          "on both sides of a fold")
         for check in report.checks:
             if check.status == "leak":
-                folds = f" in {sum(1 for n in check.per_fold if n)}/{len(check.per_fold)} folds" if check.per_fold else ""
+                hit = sum(1 for n in check.per_fold if n)
+                folds = f" in {hit}/{len(check.per_fold)} folds" if check.per_fold else ""
                 lines.append(f"  - check {check.name!r} found {check.leaks} {check.details.get('unit', '')}{folds}"
                              + (f" ({HINTS[check.name]})" if check.name in HINTS else ""))
     lines += [f"{line} (its model card's pretrained_on)" for line in cross]
