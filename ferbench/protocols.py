@@ -11,12 +11,10 @@ import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
-
 from ferbench.data import Dataset
 from ferbench.errors import UserError
 from ferbench.job import plan_key
-from ferbench.similarity import DuplicateSearch, copy_groups
+from ferbench.similarity import DuplicateSearch, Pairs, components, copy_pairs
 
 #: Protocol name -> (description, whether it lets one subject or clip reach both sides).
 PROTOCOLS: dict[str, tuple[str, bool]] = {
@@ -192,10 +190,16 @@ def _official(dataset: Dataset, seed: int) -> FoldPlan:
                     test_fold=test_fold)
 
 
-def _purged(dataset: Dataset, seed: int, search: DuplicateSearch | None) -> FoldPlan:
+def _copy_group(dataset: Dataset, search: DuplicateSearch, copies: tuple[Pairs, Pairs] | None) -> np.ndarray:
+    """One label per image: chains of exact or near ``copies`` (searched here when None)."""
+    return components(len(dataset), *(copies if copies is not None else copy_pairs(dataset.images, search)))
+
+
+def _purged(dataset: Dataset, seed: int, search: DuplicateSearch | None,
+            copies: tuple[Pairs, Pairs] | None) -> FoldPlan:
     search = search or DuplicateSearch()
     plan = _official(dataset, seed)
-    group = _groups_of_copies(dataset, search)
+    group = _copy_group(dataset, search, copies)
     copies = (plan.test_fold != 0) & np.isin(group, group[plan.test_index(0)])
     return replace(plan, protocol="official-purged", test_fold=np.where(copies, PURGED, plan.test_fold),
                    splitter=f"{plan.splitter}, minus {int(copies.sum())} training or validation "
@@ -207,23 +211,29 @@ def _purged(dataset: Dataset, seed: int, search: DuplicateSearch | None) -> Fold
 _COPY_GROUPS: dict[tuple[str, DuplicateSearch], np.ndarray] = {}
 
 
-def _groups_of_copies(dataset: Dataset, search: DuplicateSearch | None) -> np.ndarray:
-    """Chains of exact or near copies in ``dataset``: one label per row."""
+def _copy_group(dataset: Dataset, search: DuplicateSearch | None, copies: tuple[Pairs, Pairs] | None) -> np.ndarray:
+    """One label per image: chains of exact or near ``copies`` (searched here when None, once
+    per data set and search)."""
     key = (dataset.fingerprint, search or DuplicateSearch())
-    if key not in _COPY_GROUPS:
+    if copies is not None:
         _COPY_GROUPS.clear()
-        _COPY_GROUPS[key] = copy_groups(dataset.images, key[1])
+        _COPY_GROUPS[key] = components(len(dataset), *copies)
+    elif key not in _COPY_GROUPS:
+        _COPY_GROUPS.clear()
+        _COPY_GROUPS[key] = components(len(dataset), *copy_pairs(dataset.images, key[1]))
     return _COPY_GROUPS[key]
 
 
-def _copy_groups(dataset: Dataset, search: DuplicateSearch | None) -> tuple[np.ndarray, str]:
+def _copy_groups(dataset: Dataset, search: DuplicateSearch | None,
+                 copies: tuple[Pairs, Pairs] | None) -> tuple[np.ndarray, str]:
     """The ``dedup`` protocol's groups: chains of exact or near copies, and how they were found."""
     search = search or DuplicateSearch()
-    return (_groups_of_copies(dataset, search),
+    return (_copy_group(dataset, search, copies),
             f"; groups: chains of exact or near copies (threshold {search.threshold})")
 
 
-def inference_clusters(dataset: Dataset, search: DuplicateSearch | None = None) -> tuple[str, np.ndarray]:
+def inference_clusters(dataset: Dataset, search: DuplicateSearch | None = None,
+                       copies: tuple[Pairs, Pairs] | None = None) -> tuple[str, np.ndarray]:
     """The unit of independent test observations and each row's cluster: the subject where
     the data set has subjects, else the sequence (clip), else the chain of copies where copies
     exist, else the image. Frames of one person or clip, and copies of one image, fail or
@@ -231,28 +241,35 @@ def inference_clusters(dataset: Dataset, search: DuplicateSearch | None = None) 
     for unit, column in (("subject", dataset.subjects), ("sequence", dataset.sequences)):
         if column is not None:
             return unit, np.unique(np.asarray(column), return_inverse=True)[1].ravel().astype(np.int64)
-    groups = _groups_of_copies(dataset, search)
+    groups = _copy_group(dataset, search, copies)
     if len(np.unique(groups)) < len(groups):
         return "copy group", np.asarray(groups, dtype=np.int64)
     return "image", np.arange(len(dataset), dtype=np.int64)
 
 
-def with_clusters(plan: FoldPlan, dataset: Dataset, search: DuplicateSearch | None = None) -> FoldPlan:
-    """``plan`` carrying :func:`inference_clusters` of ``dataset``."""
-    unit, clusters = inference_clusters(dataset, search)
+def with_clusters(plan: FoldPlan, dataset: Dataset, search: DuplicateSearch | None = None,
+                  copies: tuple[Pairs, Pairs] | None = None) -> FoldPlan:
+    """``plan`` carrying :func:`inference_clusters` of ``dataset`` (``copies``: the exact and
+    near pairs, where already searched)."""
+    unit, clusters = inference_clusters(dataset, search, copies)
     return replace(plan, cluster_unit=unit, clusters=clusters)
 
 
 def assign_folds(dataset: Dataset, protocol: str = "subject", k: int = 10, seed: int = 0,
-                 search: DuplicateSearch | None = None) -> FoldPlan:
+                 search: DuplicateSearch | None = None, copies: tuple[Pairs, Pairs] | None = None) -> FoldPlan:
     """Assign every sample of ``dataset`` to the test part of exactly one of ``k`` folds.
 
     Under ``official`` the data set's own split is the one fold and ``k`` is ignored;
     ``official-purged`` drops from it the copies of test images that ``search`` (the
     near-duplicate detector, default settings when None) finds outside the test split, and
-    ``dedup`` groups the folds by the chains of copies it finds.
+    ``dedup`` groups the folds by the chains of copies it finds. ``copies`` (the exact and near
+    pairs ``search`` finds, when already searched) spares searching again.
     """
     check_protocol(protocol, k)
+    # Imported here: scikit-learn takes about a second to import, which the official protocols
+    # and the commands that only read plans do not need.
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
     present = np.unique(dataset.labels)
     if len(present) < 2:
         names = ", ".join(dataset.classes[i] for i in present) or "none"
@@ -262,13 +279,13 @@ def assign_folds(dataset: Dataset, protocol: str = "subject", k: int = 10, seed:
     if protocol == "official":
         return _official(dataset, seed)
     if protocol == "official-purged":
-        return _purged(dataset, seed, search)
+        return _purged(dataset, seed, search, copies)
     labels = dataset.labels
     found = ""
     if protocol == "image":
         grouped_by, groups = None, None
     elif protocol == "dedup":
-        groups, found = _copy_groups(dataset, search)
+        groups, found = _copy_groups(dataset, search, copies)
         grouped_by = "copy group"
     else:
         grouped_by, groups = _groups(dataset)
@@ -357,6 +374,8 @@ def inner_split(dataset: Dataset, plan: FoldPlan, fold: int, fraction: float, se
     ``dedup`` without either, the next fold's test part validates: whole copy groups, about
     1/(k-1) of the training part whatever ``fraction`` asks.
     """
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
     train = plan.train_index(fold)
     held_out = plan.held_out_index()
     if plan.official and len(held_out):

@@ -27,16 +27,20 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from ferbench.errors import UserError
 from ferbench.job import Job, plan_digest
 from ferbench.leakage.report import LeakageReport
 from ferbench.protocols import FoldPlan
 from ferbench.record import JobRecord, JobResult, Predictions, job_folder
+
+# pandas (half a second to import) is imported by the functions that build frames, so that the
+# commands that only audit or write runs start without it.
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -136,8 +140,10 @@ class RunStore:
         record = {**report.to_dict(), "plan_digest": plan_digest(plan)}
         atomic_write(self.report_path(plan), json.dumps(record, indent=1).encode())
 
-    def read_report(self, plan: FoldPlan, search: dict[str, Any] | None = None) -> LeakageReport | None:
-        """The stored report of this exact plan (and, if given, near-duplicate search), or None."""
+    def read_report(self, plan: FoldPlan, search: dict[str, Any] | None = None,
+                    settings: dict[str, Any] | None = None) -> LeakageReport | None:
+        """The stored report of this exact plan (and, if given, near-duplicate search and audit
+        settings), or None."""
         try:
             record = json.loads(self.report_path(plan).read_text())
         except (FileNotFoundError, json.JSONDecodeError):
@@ -145,6 +151,8 @@ class RunStore:
         if record.pop("plan_digest", None) != plan_digest(plan):
             return None
         if search is not None and record.get("search") != search:
+            return None
+        if settings is not None and record.get("settings") != settings:
             return None
         try:
             return LeakageReport.from_dict(record)
@@ -265,6 +273,8 @@ def read_predictions(record: JobRecord) -> tuple[pd.DataFrame, np.ndarray]:
     """A successful job's test predictions, verified against its record: a frame with
     ``index`` (data set row), ``y_true``, ``y_pred`` and ``fold``, and the probabilities
     (rows, classes). A :class:`UserError` names the file and the fix when they do not verify."""
+    import pandas as pd
+
     redo = "delete {json} and re-run the same `ferbench run` command to redo that job."
     problem = predictions_problem(record)
     if problem is not None:
@@ -310,6 +320,8 @@ def load_jobs(run_dir: str | Path) -> pd.DataFrame:
     (a successful record whose predictions file is missing or changed: ``problem`` says how;
     the next run redoes it).
     """
+    import pandas as pd
+
     rows = []
     for record in load_records(run_dir):
         problem = predictions_problem(record) if record.ok and not record.stale else None
@@ -326,6 +338,8 @@ def load_jobs(run_dir: str | Path) -> pd.DataFrame:
 
 def load_results(run_dir: str | Path) -> pd.DataFrame:
     """Tidy metrics of the successful jobs: one row per (model, dataset, protocol, fold, metric)."""
+    import pandas as pd
+
     rows = [
         {**_identity(record), "metric": metric, "value": value}
         for record in load_records(run_dir) if record.ok and not record.stale
@@ -337,6 +351,8 @@ def load_results(run_dir: str | Path) -> pd.DataFrame:
 
 def load_predictions(run_dir: str | Path) -> pd.DataFrame:
     """Every stored test prediction: one row per (model, dataset, protocol, fold, sample)."""
+    import pandas as pd
+
     frames = []
     for record in load_records(run_dir):
         if not record.ok or record.stale:

@@ -166,7 +166,7 @@ def test_image_protocol_is_refused_unless_leaks_are_allowed(cli, tmp_path):
     status, _, err = cli("run", *SMALL, "--protocol", "image", "--out", tmp_path / "run")
     message = " ".join(err.split())
     assert status == 2 and "synthetic under --protocol image leaks" in message
-    assert re.search(r"sequence overlap: \d+ test images in 3/3 folds", message)
+    assert re.search(r"check 'sequence overlap' found \d+ test images in 3/3 folds", message)
     assert "near duplicates" in message and "--protocol subject" in message and "--allow-leaky" in message
     assert not (tmp_path / "run" / "jobs").exists()
     report = json.loads((tmp_path / "run" / "leakage" / "synthetic-image-k3-s0.json").read_text())

@@ -151,7 +151,7 @@ def test_imagefolder_detect_counts_each_outcome_and_keeps_or_skips_faceless(tmp_
     line = next(n for n in dataset.notes if n.startswith("face crop"))
     assert "detect, margin 0.15, 96x96" in line
     assert "3 cropped by detection" in line and "1 had no face found" in line
-    assert "1 had several faces (the largest kept)" in line and "0 cropped by landmarks" in line
+    assert "1 had several faces (the largest kept)" in line and "landmarks" not in line  # none to count
     assert dataset.face_crop["counts"]["no face"] == 1 and dataset.face_crop["method"] == "detect"
 
     skipping = get_dataset("imagefolder", root, face_crop="detect", no_face="skip", strict=True)
@@ -292,7 +292,8 @@ def test_leakage_prints_the_face_counts_and_face_crop_flag_applies(cli, tmp_path
                           "--face-crop", "detect")
     flat = " ".join(text.split())
     assert status in (0, 3) and "face crop (detect, margin 0.15, 48x48" in flat
-    assert "0 cropped by landmarks, 12 cropped by detection" in flat and "0 had no face found" in flat
+    assert ("(detect, margin 0.15, 48x48, no face: full frame kept): 12 cropped by detection, "
+            "0 had no face found") in flat
 
 
 def test_face_crop_flag_on_a_set_without_a_face_step_is_refused(cli, tmp_path):

@@ -78,3 +78,20 @@ def test_folder_layout_errors(tmp_path):
     (tmp_path / "train" / "happy").mkdir()
     with pytest.raises(UserError, match="happy has no images"):
         ferbench.get_dataset("fer2013", tmp_path)
+
+
+def test_folder_layout_reads_the_usage_prefix_so_official_validates_on_public_test(tmp_path):
+    # the Kaggle folder export: train/<class>/Training_<id>.jpg, test/<class>/{Public,Private}Test_<id>.jpg
+    files = {"train": [("angry", "Training_10118481"), ("happy", "Training_2"), ("happy", "Training_3"),
+                       ("sad", "Training_4")],
+             "test": [("angry", "PublicTest_88305110"), ("happy", "PublicTest_5"),
+                      ("happy", "PrivateTest_13472479"), ("sad", "PrivateTest_6"), ("angry", "PrivateTest_7")]}
+    for seed, (part, folder, stem) in enumerate((p, f, s) for p, names in files.items() for f, s in names):
+        write_image(tmp_path / part / folder / f"{stem}.jpg", seed=seed)
+    data = ferbench.get_dataset("fer2013", tmp_path)
+    assert sorted(set(data.split)) == ["PrivateTest", "PublicTest", "train"]
+    assert any("2 PublicTest, 3 PrivateTest" in note for note in data.notes)
+    plan = ferbench.assign_folds(data, "official")
+    assert len(plan.test_index(0)) == 3 and all("/PrivateTest_" in p for p in data.paths[plan.test_index(0)])
+    assert len(plan.held_out_index()) == 2 and all("/PublicTest_" in p for p in data.paths[plan.held_out_index()])
+    assert len(plan.train_index(0)) == 4

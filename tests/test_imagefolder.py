@@ -35,8 +35,13 @@ def test_mapping_aliases_and_subject_regex(tmp_path):
 
 def test_unknown_folder_and_bad_options_are_clear_errors(tmp_path):
     root = make_tree(tmp_path)
-    with pytest.raises(UserError, match=r"\['grumpy'\].*classes=\{'grumpy': 'anger'\}"):
+    with pytest.raises(UserError, match=r"\['grumpy'\].*classes=\{'grumpy': 'CLASS'\}.*where CLASS is"):
         ferbench.get_dataset("imagefolder", root)
+    (root / "grumpy").rename(root / "1 - Happy")
+    with pytest.raises(UserError, match=r"classes=\{'1 - Happy': 'happiness'\}") as error:
+        ferbench.get_dataset("imagefolder", root)
+    assert "CLASS" not in str(error.value)
+    (root / "1 - Happy").rename(root / "grumpy")
     with pytest.raises(UserError, match="named group 'subject'"):
         ferbench.get_dataset("imagefolder", root, classes={"grumpy": "anger"}, subject_regex=r"S\d+")
     with pytest.raises(UserError, match="not a valid regular expression"):
@@ -73,7 +78,7 @@ def test_empty_class_and_missing_folder(tmp_path):
 
 
 def test_list_datasets_shows_classes_size_subjects_and_splits(cli, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "400")  # one line per data set, every column
+    monkeypatch.setenv("COLUMNS", "600")  # one line per data set, every column
     status, out, _ = cli("list", "datasets", "--wide")
     assert status == 0
     for name in ("ckplus", "ferplus", "fer2013", "rafdb", "imagefolder", "synthetic"):
@@ -84,6 +89,8 @@ def test_list_datasets_shows_classes_size_subjects_and_splits(cli, monkeypatch):
     ckplus = next(line for line in out.splitlines() if line.startswith("│ ckplus"))
     rafdb = next(line for line in out.splitlines() if line.startswith("│ rafdb"))
     assert "│ yes" in ckplus and "│ no" in rafdb
+    imagefolder = next(line for line in out.splitlines() if line.startswith("│ imagefolder"))
+    assert imagefolder.count("│ with subject_regex") == 2  # subjects and sequences, from file names
 
 
 def test_run_passes_dataset_options_and_strict(cli, tmp_path, capsys):

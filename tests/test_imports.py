@@ -145,3 +145,19 @@ def test_similarity_loads_without_torch():
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == "[]", loaded.stdout
+
+
+def test_the_leakage_command_starts_without_torch_pandas_or_sklearn():
+    """``ferbench leakage`` parses its options and loads every plugin without importing torch,
+    pandas or scikit-learn (seconds of start-up): the folds import scikit-learn, the search what
+    it computes with, the metrics sklearn when they score."""
+    code = (
+        "import sys\n"
+        "from ferbench.cli import build_parser\n"
+        "from ferbench.registry import get_registry\n"
+        "build_parser().parse_args(['leakage', '--dataset', 'synthetic'])\n"
+        "registry = get_registry(); registry.get('dataset', 'ferplus'); registry.select('metric', 'all')\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'pandas', 'sklearn'}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out

@@ -13,7 +13,7 @@ import ferbench
 from ferbench.leakage import LeakageReport, audit
 from ferbench.leakage.planted import KINDS, plant_copies
 from ferbench.protocols import HELD_OUT, PURGED, FoldPlan, assign_folds, inner_split
-from ferbench.similarity import DuplicateSearch, components, near_pairs
+from ferbench.similarity import DuplicateSearch, Pairs, components, near_pairs
 from ferbench_datasets.synthetic_faces import generate_faces
 from layouts import SHARED_DATA, pixels
 
@@ -81,6 +81,7 @@ def test_audit_counts_planted_copies_across_folds_and_label_conflicts():
     report = audit(data, plan)
     assert _statuses(report) == {"subject overlap": "pass", "sequence overlap": "not checked",
                                  "exact duplicates": "leak", "near duplicates": "leak",
+                                 "suspected copies": "pass", "selection on copies of test images": "not checked",
                                  "label consistency": "warn", "fitted on test": "pass"}
     exact, near = report.check("exact duplicates"), report.check("near duplicates")
     assert exact.per_fold == [4, 4]  # each of 4 originals has its exact copy on the other side
@@ -136,7 +137,14 @@ def test_official_purged_drops_training_and_validation_copies_and_keeps_the_test
                             labels=np.arange(len(images)) % 2, paths=[f"{i}.png" for i in range(len(images))],
                             split=["train"] * 7 + ["valid"] * 2 + ["test"] * 3 + ["train"] * 2)
     official = assign_folds(data, "official")
-    assert audit(data, official).check("near duplicates").leaks == 2
+    report = audit(data, official)
+    assert report.check("near duplicates").leaked == [9]  # the JPEG in training
+    selected = report.check("selection on copies of test images")  # the shifted copy in validation
+    assert selected.status == "warn" and selected.leaked == [10] and "--selection last" in selected.description
+    best = audit(data, official, selection="best")
+    assert best.check("selection on copies of test images").status == "leak"
+    assert "selection on copies of test images: 1 test images in 1/1 folds" in best.summary(warnings=False)
+    assert best.check("selection on copies of test images").examples[0]["validation"] == "8.png"
     plan = assign_folds(data, "official-purged", k=10, seed=1)
     assert plan.key == "copies-official-purged-k1-s1" and plan.official and plan.design == "official split"
     assert np.flatnonzero(plan.test_fold == PURGED).tolist() == [2, 8]
@@ -145,8 +153,9 @@ def test_official_purged_drops_training_and_validation_copies_and_keeps_the_test
     assert plan.held_out_index().tolist() == [7]
     assert inner_split(data, plan, 0, 0.1, seed=0).validation.tolist() == [7]
     assert "minus 2 training or validation images that copy a test image" in plan.splitter
-    report = audit(data, plan)
+    report = audit(data, plan, selection="best")
     assert not report.leaky and report.check("near duplicates").status == "pass"
+    assert report.check("selection on copies of test images").status == "pass"
     assert not report.check("near duplicates").examples  # the purged copies are not shown as leaks
     assert report.check("exact duplicates").details["pairs_within_training"] >= 1
     strict = assign_folds(data, "official-purged", search=DuplicateSearch(threshold=0.999))
@@ -205,7 +214,7 @@ def test_official_run_trains_one_fold_and_refuses_a_duplicate_across_the_split(c
     assert not jobs["leaky"].any() and "--folds 10 is not used" in " ".join(out.split())
     dirty = _fer2013(tmp_path / "dirty", duplicate=True)
     status, _, err = cli(*common, "--data-dir", f"fer2013={dirty}", "--out", tmp_path / "b")
-    assert status == 2 and "exact duplicates: 1 test images in 1/1 folds" in " ".join(err.split())
+    assert status == 2 and "check 'exact duplicates' found 1 test images in 1/1 folds" in " ".join(err.split())
     status, _, _ = cli(*common, "--data-dir", f"fer2013={dirty}", "--out", tmp_path / "b", "--allow-leaky")
     assert status == 0 and ferbench.load_jobs(tmp_path / "b")["leaky"].all()
     purged = [arg if arg != "official" else "official-purged" for arg in common]
@@ -223,6 +232,32 @@ def test_official_run_trains_one_fold_and_refuses_a_duplicate_across_the_split(c
     row = next(line for line in md.split("\n## ")[1].splitlines() if line.startswith("| smallcnn |"))
     assert "±" not in row and row.count("|") == 7  # one split: the value alone, the gap, the paired test
     assert re.search(r"\| \d+/\d+, (<|&lt;)?[01]\.\d{3} \|$", row), row  # the same 7 test images, paired
+
+
+def test_official_selection_on_copies_of_test_images_is_refused_marked_and_named_on_the_board(cli, tmp_path):
+    root = tmp_path / "fer"
+    _fer2013(root, duplicate=False)
+    rows = (root / "fer2013.csv").read_text().splitlines()
+    copy = rows[25].rsplit(",", 1)[0]  # the first PrivateTest row's label and pixels ...
+    (root / "fer2013.csv").write_text("\n".join(rows + [copy + ",PublicTest"]) + "\n")  # ... again in PublicTest
+    common = ("run", "--models", "smallcnn", "--datasets", "fer2013", "--protocol", "official", "--epochs", "1",
+              "--data-dir", f"fer2013={root}")
+    status, out, err = cli(*common, "--out", tmp_path / "last")
+    assert status == 0, out + err  # --selection last never looks at the validation split
+    assert not ferbench.load_jobs(tmp_path / "last")["leaky"].any()
+    assert "selection on copies of test images: 1 test images" in " ".join(out.split())  # a warning
+    best = (*common, "--selection", "best", "--out", tmp_path / "best")
+    status, _, err = cli(*best)
+    assert status == 2 and "check 'selection on copies of test images' found 1 test images in 1/1 folds" in " ".join(
+        err.split()) and "official-purged" in err
+    assert cli(*best, "--allow-leaky")[0] == 0 and ferbench.load_jobs(tmp_path / "best")["leaky"].all()
+    status, out, err = cli("report", tmp_path / "best", "--out", tmp_path / "board")
+    board = " ".join((tmp_path / "board" / "leaderboard.md").read_text().split())
+    assert status == 0 and "LEAKY**: selection on copies of test images: 1 test images in 1/1 folds" in board
+    purged = [a if a != "official" else "official-purged" for a in best]
+    status, out, err = cli(*purged[:-1], tmp_path / "purged")
+    assert status == 0, out + err
+    assert not ferbench.load_jobs(tmp_path / "purged")["leaky"].any()
 
 
 def test_leakage_command_exit_status_and_json(cli, tmp_path):
@@ -268,3 +303,80 @@ def test_a_resumed_run_reuses_its_leakage_report(tmp_path, monkeypatch):
         ferbench.run_benchmark(**common, search=DuplicateSearch(threshold=0.97))
     with pytest.raises(AssertionError, match="reused"):  # --force redoes the audit too
         ferbench.run_benchmark(**common, force=True)
+
+
+def _people(n: int = 8) -> ferbench.Dataset:
+    """``n`` unrelated faces, two per subject (S0: rows 0, 1; S1: rows 2, 3; ...), two classes."""
+    faces = _same_class_faces()[:n]
+    return ferbench.Dataset(name="people", classes=("happiness", "anger"), images=faces[..., None],
+                            labels=np.arange(n) % 2, paths=[f"p{i}.png" for i in range(n)],
+                            subjects=[f"S{i // 2}" for i in range(n)])
+
+
+def _given(pairs: list[tuple[int, int, float]]) -> tuple[Pairs, Pairs]:
+    """Exact pairs (score 1) and near pairs as if the search had found them."""
+    first, second, score = (np.array(column) for column in zip(*pairs))
+    near = Pairs(first.astype(np.int64), second.astype(np.int64), score.astype(np.float32),
+                 np.zeros(len(first), bool))
+    exact = np.flatnonzero(score == 1.0)
+    return (Pairs(near.first[exact], near.second[exact], near.score[exact], near.flipped[exact]),
+            Pairs(*(getattr(near, f)[score < 1.0] for f in ("first", "second", "score", "flipped"))))
+
+
+def test_look_alikes_across_subjects_are_suspected_copies_that_block_only_when_strict():
+    data = _people()
+    plan = FoldPlan("people", data.fingerprint, "subject", 2, 0, "subject", "manual",
+                    np.array([0, 0, 0, 0, 1, 1, 1, 1]))
+    # rows 0 and 4 look alike (0.97); row 2 has a near copy in row 6 (0.995); 1-3 are one person
+    copies = _given([(0, 4, 0.97), (2, 6, 0.995), (1, 3, 0.97)])
+    report = audit(data, plan, copies=copies)
+    suspected = report.check("suspected copies")
+    assert suspected.status == "warn" and suspected.leaked == [0, 4] and suspected.examples[0]["score"] == 0.97
+    assert report.check("near duplicates").leaked == [2, 6] and report.check("near duplicates").status == "leak"
+    assert "suspected copies: 2 test images in 2/2 folds" in report.summary()
+    assert "suspected copies" not in " ".join(report.summary(warnings=False))
+    strict = audit(data, plan, copies=copies, strict_copies=True)
+    assert strict.check("near duplicates").leaked == [0, 2, 4, 6] and strict.check("suspected copies").leaks == 0
+    assert strict.settings["block_threshold"] == DuplicateSearch().threshold
+    image = assign_folds(data, "image", 2, 0)  # subjects not kept apart: every near pair is a copy
+    unapart = audit(data, image, copies=copies)
+    assert unapart.check("suspected copies").status == "not checked"
+    only_look_alikes = audit(data, plan, copies=_given([(0, 4, 0.97)]))
+    assert not only_look_alikes.leaky  # the look-alike set no longer blocks a subject-independent run
+
+
+def test_label_consistency_leaves_out_near_pairs_within_one_subject():
+    data = _people()  # labels alternate, so each pair below joins two labels
+    copies = _given([(0, 1, 0.97), (2, 3, 1.0), (1, 4, 0.97)])
+    check = audit(data, assign_folds(data, "subject", 2, 0), copies=copies).check("label consistency")
+    # (0, 1): one subject, near: two expressions of one person, not counted; (2, 3): exact, counted;
+    # (1, 4): near across subjects, counted
+    assert check.leaks == 2 and check.details["same_subject_near_pairs_not_checked"] == 1
+    assert {(e["first"], e["second"]) for e in check.examples} == {("p2.png", "p3.png"), ("p1.png", "p4.png")}
+
+
+def test_pairs_csv_lists_every_pair_with_its_kind_and_defuses_formulas(tmp_path):
+    from ferbench.cli.leakage import write_pairs
+    from ferbench.leakage.duplicates import pair_rows
+
+    people = _people()
+    data = ferbench.Dataset(name="people", classes=people.classes, images=people.images, labels=people.labels,
+                            paths=["=HYPERLINK(1)", *people.paths[1:]], subjects=people.subjects)
+    plan = FoldPlan("people", data.fingerprint, "subject", 2, 0, "subject", "manual",
+                    np.array([0, 0, 0, 0, 1, 1, 1, 1]))
+    exact, near = _given([(0, 4, 1.0), (2, 3, 0.97)])
+    near = Pairs(near.first, near.second, near.score, np.array([True]))
+    write_pairs(tmp_path / "pairs.csv", pair_rows(data, plan, exact, near))
+    lines = (tmp_path / "pairs.csv").read_text().splitlines()
+    assert lines[0] == "first,second,score,kind,crosses_fold,first_label,second_label,same_subject"
+    assert lines[1] == "'=HYPERLINK(1),p4.png,1.0,exact,True,happiness,happiness,False"
+    assert lines[2] == "p2.png,p3.png,0.97,mirrored,False,happiness,anger,True"
+
+
+def test_leakage_command_writes_all_pairs_and_takes_the_strict_and_selection_flags(cli, tmp_path):
+    status, out, _ = cli("leakage", "--dataset", "synthetic", "--folds", "3", "--strict-copies",
+                         "--selection", "best", "--pairs", tmp_path / "pairs.csv")
+    rows = (tmp_path / "pairs.csv").read_text().splitlines()
+    assert status == 0 and rows[0].startswith("first,second,score,kind,crosses_fold")
+    assert len(rows) > 1 and all(",False," in row for row in rows[1:])  # within subjects: no pair crosses
+    assert f"wrote {len(rows) - 1} copy pair(s)" in " ".join(out.split())

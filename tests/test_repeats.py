@@ -163,7 +163,7 @@ def test_an_official_split_under_several_seeds_is_assigned_and_audited_once(monk
     monkeypatch.setattr(plan_module, "audit", lambda *a, **k: calls.append(a) or real_audit(*a, **k))
     config = RunConfig(protocol="official", seeds=(0, 1, 2))
     spec = DatasetSpec(data.name, load=lambda root: data)
-    parts = plan_module.plan_dataset(config, spec, None, lambda plan: None)
+    parts = plan_module.plan_dataset(config, spec, None, lambda plan, settings: None)
     assert [p.plan.seed for p in parts] == [0, 1, 2] and [p.report.seed for p in parts] == [0, 1, 2]
     assert len({p.plan.key for p in parts}) == 3 and len({p.report.key for p in parts}) == 3
     assert all(np.array_equal(p.plan.test_fold, parts[0].plan.test_fold) for p in parts)

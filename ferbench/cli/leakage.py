@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -16,8 +17,11 @@ from ferbench.errors import UserError
 from ferbench.factory import load_dataset
 from ferbench.leakage import LeakageReport, audit
 from ferbench.leakage.crossdata import CrossReport, scan
+from ferbench.leakage.duplicates import pair_rows
 from ferbench.protocols import PROTOCOLS, assign_folds
 from ferbench.registry import get_registry
+from ferbench.similarity import copy_pairs
+from ferbench.specs import SELECTIONS
 from ferbench.store import atomic_write
 
 #: Exit status when a leak is found (0: clean; 2: a usage error).
@@ -31,8 +35,9 @@ def add_parser(commands) -> None:
     parser = commands.add_parser(
         "leakage", help="check a data set's folds for leakage (no training)",
         description="Make the fold plan `ferbench run` would make and check it: subject and "
-        "sequence overlap, exact and near duplicates across the sides of each fold, statistics "
-        "fitted on test data, and (a warning) duplicates with different labels. Exit status 0 "
+        "sequence overlap, exact and near duplicates across the sides of each fold, copies of test "
+        "images in the validation part a run selects on, statistics fitted on test data, and "
+        "(warnings) suspected copies across subjects and duplicates with different labels. Exit status 0 "
         "when clean, 3 when a leak is found. With --against, scan for images that two data sets "
         "share instead (exit 3 when any are found).",
     )
@@ -45,7 +50,14 @@ def add_parser(commands) -> None:
                         help="fold protocol (default: subject)")
     parser.add_argument("--folds", type=int, default=10, help="number of folds k (default: 10)")
     parser.add_argument("--seed", type=int, default=0, help="fold seed (default: 0)")
+    parser.add_argument("--selection", choices=SELECTIONS, default="last",
+                        help="the runs' --selection: with best, copies of test images in an official "
+                        "validation split are leaks (default: last, where they are a warning)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON here")
+    parser.add_argument("--pairs", type=Path, metavar="FILE",
+                        help="also write every copy pair as CSV here (both paths, score, kind exact, "
+                        "near or mirrored, whether it crosses a fold, labels), not only those the "
+                        "checks list")
     parser.add_argument("--examples", type=int, default=5, help="examples kept per check (default: 5)")
     add_search_arguments(parser)
     parser.set_defaults(handler=command)
@@ -115,6 +127,18 @@ def _cross(args: argparse.Namespace, data_dirs: dict, dataset_options: dict) -> 
     return EXIT_LEAKY if report.overlapping else 0
 
 
+def write_pairs(path: Path, rows: list[dict]) -> None:
+    """Every copy pair as CSV, text cells that a spreadsheet would run as a formula defused."""
+    import pandas as pd
+
+    from ferbench.report.tables import csv_text
+
+    columns = ["first", "second", "score", "kind", "crosses_fold", "first_label", "second_label"]
+    frame = pd.DataFrame(rows, columns=[*columns, *([] if not rows or "same_subject" not in rows[0]
+                                                    else ["same_subject"])])
+    atomic_write(path, csv_text(frame).encode())
+
+
 def command(args: argparse.Namespace) -> int:
     """Audit one data set's fold plan (or scan it against another); exit 3 when it leaks."""
     data_dirs, dataset_options = data_arguments(args)
@@ -126,13 +150,25 @@ def command(args: argparse.Namespace) -> int:
     dataset = load_dataset(spec.name, data_dirs.get(spec.name), dataset_options.get(spec.name), args.strict,
                            args.face_crop)
     search = search_argument(args)
-    plan = assign_folds(dataset, args.protocol, args.folds, args.seed, search)
-    report = audit(dataset, plan, search, args.examples, spec.fitted_on_all)
+    started = time.perf_counter()
+    copies = copy_pairs(dataset.images, search)
+    plan = assign_folds(dataset, args.protocol, args.folds, args.seed, search, copies)
+    report = audit(dataset, plan, search, args.examples, spec.fitted_on_all, strict_copies=args.strict_copies,
+                   selection=args.selection, copies=copies)
+    report.seconds = time.perf_counter() - started  # the search, searched once for plan and audit, included
     if args.json:
         atomic_write(args.json, report.to_json().encode())
+    if args.pairs:
+        write_pairs(args.pairs, pair_rows(dataset, plan, *copies))
     out = console()
     _print_notes(out, dataset)
     out.print(f"folds {plan.key}: {plan.splitter}", markup=False)
     for part in render(report):
         out.print(part)
+    found = len(copies[0]) + len(copies[1])
+    if args.pairs:
+        out.print(f"wrote {found} copy pair(s) to {args.pairs}", markup=False)
+    elif found:
+        out.print(f"{found} exact or near copy pair(s) in all, within one side of a fold too; "
+                  "--pairs FILE writes every one as CSV", markup=False)
     return EXIT_LEAKY if report.leaky else 0

@@ -10,6 +10,7 @@ from rich.table import Table
 from ferbench.cli.console import add_row, console, say, styled
 from ferbench.factory import model_size
 from ferbench.registry import Registry, get_registry
+from ferbench.specs import DatasetSpec
 
 WHAT = ("datasets", "models", "metrics", "executors", "plugins")
 
@@ -64,6 +65,13 @@ def _options(load) -> str:
     return ", ".join(p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)) or "-"
 
 
+def _grouping(spec: DatasetSpec, column: str) -> str:
+    """``yes``, ``no``, or ``with subject_regex`` for loaders whose file names can give the column."""
+    if getattr(spec, f"has_{column}"):
+        return "yes"
+    return "with subject_regex" if "subject_regex" in _options(spec.load).split(", ") else "no"
+
+
 def dataset_table(registry: Registry, wide: bool = False) -> Table:
     """One row per data set: classes, native size and channels, grouping, official split,
     default face crop (name, classes, size and description unless ``wide``)."""
@@ -75,8 +83,8 @@ def dataset_table(registry: Registry, wide: bool = False) -> Table:
         rows[name] = {
             "classes": ((f"{len(s.classes)}: {', '.join(s.classes)}" if wide else str(len(s.classes)))
                         if s.classes else "from folders"),
-            "size": f"{size} {channels}", "subjects": "yes" if s.has_subjects else "no",
-            "sequences": "yes" if s.has_sequences else "no", "official split": ", ".join(s.official_splits) or "-",
+            "size": f"{size} {channels}", "subjects": _grouping(s, "subjects"),
+            "sequences": _grouping(s, "sequences"), "official split": ", ".join(s.official_splits) or "-",
             "face crop": s.face_crop, "data": f"--data-dir {name}=PATH" if s.needs_root else "generated",
             "options": _options(s.load), "provider": _provider(registry, "dataset", name),
             "description": s.description,

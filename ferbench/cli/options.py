@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ferbench.errors import UserError
+from ferbench.leakage.duplicates import STRICT_THRESHOLD
 from ferbench.loading.faces import METHODS
 from ferbench.similarity import DuplicateSearch
 
@@ -62,11 +63,16 @@ def data_arguments(args: argparse.Namespace) -> tuple[dict[str, Path], dict[str,
 
 
 def add_search_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--duplicate-threshold``: the near-duplicate detector's decision threshold."""
+    """``--duplicate-threshold`` (the near-duplicate detector's decision threshold) and
+    ``--strict-copies``."""
     default = DuplicateSearch().threshold
     parser.add_argument("--duplicate-threshold", type=float, default=default, metavar="R",
                         help="band-pass correlation (after the best shift, rotation, scale and "
                         f"mirroring) at which two images are near duplicates (default: {default})")
+    parser.add_argument("--strict-copies", action="store_true",
+                        help="under a plan that keeps subjects apart, near pairs across subjects are "
+                        f"suspected copies (a warning) below {STRICT_THRESHOLD}; with this flag they block "
+                        "at the near-duplicate threshold")
 
 
 def search_argument(args: argparse.Namespace) -> DuplicateSearch:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -19,6 +19,9 @@ from ferbench.registry import get_registry
 from ferbench.run.config import OVERRIDABLE, RunConfig, resolve_seeds
 from ferbench.run.task import Outcome
 from ferbench.specs import COMPILE_MODES, OPTIMIZERS, PRECISIONS, SCHEDULES, SELECTIONS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SUMMARY_METRICS = ("accuracy", "macro_f1", "roc_auc_ovr")
 
@@ -139,6 +142,8 @@ class RichReporter:
 
 def summary_table(jobs: pd.DataFrame, folds: int, repeats: int = 1) -> Table:
     """Mean ± standard deviation over folds (of every repeat) per model and data set."""
+    import pandas as pd
+
     design = f"{folds}-fold cross-validation" + (f" × {repeats} repeats; mean ± sd over all folds"
                                                  if repeats > 1 else "; mean ± sd over folds")
     table = Table(title=f"Results in % ({design})")
@@ -222,8 +227,8 @@ def command(args: argparse.Namespace) -> int:
         out=args.out, recipe=args.recipe, overrides={name: getattr(args, name) for name in OVERRIDABLE},
         device=args.device, data_dirs=data_dirs, force=args.force, dataset_options=dataset_options,
         strict=args.strict, face_crop=args.face_crop, allow_leaky=args.allow_leaky,
-        search=search_argument(args), pretrained=args.pretrained, executor=args.executor,
-        executor_options=executor_options(args), compile_mode=args.compile_mode,
+        search=search_argument(args), strict_copies=args.strict_copies, pretrained=args.pretrained,
+        executor=args.executor, executor_options=executor_options(args), compile_mode=args.compile_mode,
         config_toml=config.dump(saved, _run_parser(), {dest: given(args.argv, flag) for dest, flag in
                                                       REPEATABLE.items()}),
     )

@@ -15,8 +15,10 @@ from ferbench.job import plan_key
 
 #: Check statuses: ``pass`` (nothing found), ``leak`` / ``warn`` (found), ``not checked``.
 STATUSES = ("pass", "leak", "warn", "not checked")
+#: The check that counts test images copied into the validation part a run selects on.
+SELECTION_CHECK = "selection on copies of test images"
 #: The checks that find copies of test images outside their test part.
-COPY_CHECKS = ("exact duplicates", "near duplicates")
+COPY_CHECKS = ("exact duplicates", "near duplicates", SELECTION_CHECK)
 
 
 @dataclass
@@ -60,6 +62,7 @@ class LeakageReport:
     checks: list[Check]
     search: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    settings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def leaky(self) -> bool:
@@ -92,7 +95,7 @@ class LeakageReport:
             "dataset": self.dataset, "fingerprint": self.fingerprint, "protocol": self.protocol,
             "folds": self.folds, "seed": self.seed, "leaky": self.leaky,
             "protocol_leaky": self.protocol_leaky, "checks": [c.to_dict() for c in self.checks],
-            "search": self.search, "seconds": round(self.seconds, 3),
+            "search": self.search, "seconds": round(self.seconds, 3), "settings": self.settings,
         }
 
     def to_json(self) -> str:
@@ -107,7 +110,8 @@ class LeakageReport:
         return cls(**fields, checks=checks)
 
     def summary(self, warnings: bool = True) -> list[str]:
-        """One line per finding (leaks first; quality warnings unless ``warnings`` is False)."""
+        """One line per finding, naming its check (leaks first; quality warnings unless
+        ``warnings`` is False)."""
         shown = ("leak", "warn") if warnings else ("leak",)
         lines = []
         if self.protocol_leaky:

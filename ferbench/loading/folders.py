@@ -9,6 +9,7 @@ skip in the :class:`~ferbench.loading.report.LoadReport`; hidden files and OS ju
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -28,6 +29,14 @@ ALIASES: Mapping[str, str] = {
     "surprised": "surprise", "fearful": "fear", "afraid": "fear", "disgusted": "disgust",
     "contemptuous": "contempt", "calm": "neutral",
 }
+
+
+def _guess(folder: str) -> str | None:
+    """The canonical class a folder name spells out in one of its words ('1 - Happy': happiness)."""
+    for word in re.findall(r"[a-z]+", folder.lower()):
+        if word in ALIASES:
+            return ALIASES[word]
+    return None
 
 
 def relative_path(path: str | Path, root: Path) -> str:
@@ -91,11 +100,13 @@ def class_folders(root: Path, dataset: str, mapping: Mapping[str, str] | None = 
         else:
             out[folder] = canonical
     if unknown:
-        example = ", ".join(f"'{f}': 'anger'" for f in unknown[:2])
+        guesses = [(folder, _guess(folder)) for folder in unknown[:2]]
+        example = ", ".join(f"'{folder}': '{guess or 'CLASS'}'" for folder, guess in guesses)
+        where = ", where CLASS is the canonical name of its class" if not all(g for _, g in guesses) else ""
         raise UserError(
             f"data set {dataset!r}: class folder(s) {unknown} in {root} are not canonical class "
             f"names ({', '.join(EMOTIONS)}) or a known alias. Map them with the option "
-            f"{option}={{{example}}} (command line: --dataset-option \"{dataset}.{option}={{{example}}}\"), "
+            f"{option}={{{example}}} (command line: --dataset-option \"{dataset}.{option}={{{example}}}\"){where}, "
             "or move the folder(s) out."
         )
     doubled = sorted({c for c in out.values() if list(out.values()).count(c) > 1})

@@ -85,7 +85,9 @@ class LoadReport:
 
     def face_counts(self) -> str:
         """How many images had each face-crop outcome, e.g. ``970 cropped by landmarks, ...``."""
-        shown = [key for key in facecrop.OUTCOMES if key != "several" or self.faces[key]]
+        impossible = () if self.face_settings.startswith("landmarks") else ("landmarks", "fallback")
+        shown = [key for key in facecrop.OUTCOMES
+                 if key not in impossible and (key != "several" or self.faces[key])]
         return ", ".join(f"{self.faces[key]} {facecrop.OUTCOMES[key]}" for key in shown)
 
     def log(self) -> None:

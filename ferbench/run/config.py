@@ -83,9 +83,10 @@ class RunConfig:
     ``cpu``, ``cuda``, ``cuda:N``. ``data_dirs``: data set name -> folder; ``dataset_options``:
     data set name -> loader options; ``strict``: skipped files become errors; ``face_crop``:
     the face step of loaders that have one. ``allow_leaky``: train on a leaky plan (results
-    marked LEAKY). ``search``: the near-duplicate detector of the audit. ``pretrained``: start
-    every model from its local pretrained weights. ``executor`` and ``executor_options``: where
-    jobs run. ``compile_mode``: ``torch.compile`` mode. ``force``: redo every requested job.
+    marked LEAKY). ``search``: the near-duplicate detector of the audit. ``strict_copies``: near
+    pairs across subjects block at the search's threshold, not only at the audit's stricter
+    one. ``pretrained``: start every model from its local pretrained weights. ``executor`` and
+    ``executor_options``: where jobs run. ``compile_mode``: ``torch.compile`` mode. ``force``: redo every requested job.
     ``config_toml``: the command line's options as TOML, saved as ``RUN_DIR/config.toml``.
     """
 
@@ -106,6 +107,7 @@ class RunConfig:
     face_crop: str | None = None
     allow_leaky: bool = False
     search: DuplicateSearch = field(default_factory=DuplicateSearch)
+    strict_copies: bool = False
     pretrained: bool = False
     executor: str = "local"
     executor_options: Mapping[str, Any] = field(default_factory=dict)
@@ -148,7 +150,8 @@ class RunConfig:
             "data_dirs": {k: str(v) for k, v in self.data_dirs.items()},
             "dataset_options": json.loads(json.dumps(self.dataset_options, default=repr)),
             "strict": self.strict, "allow_leaky": self.allow_leaky,
-            "duplicate_search": self.search.to_dict(), "pretrained": self.pretrained,
+            "duplicate_search": self.search.to_dict(), "strict_copies": self.strict_copies,
+            "pretrained": self.pretrained,
             "compile_mode": self.compile_mode, "executor": self.executor,
             "executor_options": {k: str(v) for k, v in self.executor_options.items()},
         }

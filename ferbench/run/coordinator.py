@@ -20,7 +20,8 @@ from ferbench.errors import UserError
 from ferbench.job import Job
 from ferbench.registry import get_registry
 from ferbench.run.config import RunConfig
-from ferbench.run.plan import Planned, cross_dataset_leaks, expand_jobs, plan_dataset, refuse_leaky, select
+from ferbench.run.plan import (Planned, cross_dataset_leaks, expand_jobs, plan_dataset, refuse_leaky, run_selection,
+                               select)
 from ferbench.run.task import Outcome, Task, remember_dataset
 from ferbench.store import RunStore, load_jobs
 
@@ -100,7 +101,8 @@ def run(config: RunConfig, reporter: Reporter | None = None) -> RunOutcome:
         planned: dict[tuple[str, int], Planned] = {}
         for spec in selection.datasets:
             parts = plan_dataset(config, spec, selection.dataset_options.get(spec.name),
-                                 lambda plan: None if config.force else store.read_report(plan, config.search.to_dict()))
+                                 lambda plan, settings: None if config.force else store.read_report(
+                                     plan, config.search.to_dict(), settings), run_selection(selection))
             for line in parts[0].dataset.notes:
                 reporter.note(f"{spec.name}: {line}")
             for part in parts:

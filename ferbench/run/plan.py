@@ -12,7 +12,7 @@ from ferbench.data import Dataset
 from ferbench.errors import UserError
 from ferbench.factory import create_model, load_dataset, with_face_crop
 from ferbench.job import Job, plan_digest
-from ferbench.leakage import LeakageReport, audit
+from ferbench.leakage import LeakageReport, audit, audit_settings
 from ferbench.leakage.crossdata import pretraining_overlap
 from ferbench.protocols import FoldPlan, assign_folds, with_clusters
 from ferbench.registry import Registry
@@ -77,26 +77,35 @@ class Planned:
     audited: bool
 
 
+def run_selection(selection: Selection) -> str:
+    """``best`` when any selected model chooses its weights on a validation part, else ``last``."""
+    return "best" if any(recipe.selection == "best" for recipe in selection.recipes.values()) else "last"
+
+
 def plan_dataset(config: RunConfig, spec: DatasetSpec, options: dict[str, Any] | None,
-                 stored_report: Callable[[FoldPlan], LeakageReport | None]) -> list[Planned]:
+                 stored_report: Callable[[FoldPlan, dict[str, Any]], LeakageReport | None],
+                 selection: str = "last") -> list[Planned]:
     """Load ``spec``'s data set once, assign its folds under each of ``config.seeds`` and audit
-    each plan (``stored_report`` returns a report already kept for this exact plan and search,
-    which is then reused). An official split is the same under every seed: it is assigned and
+    each plan (``stored_report`` returns a report already kept for this exact plan, search and
+    audit settings, which is then reused). ``selection``: ``best`` when a model of the run selects
+    on the validation part. An official split is the same under every seed: it is assigned and
     audited once, and only the seed differs between its plans (and the training seeds of its jobs)."""
     dataset = load_dataset(spec.name, config.data_dirs.get(spec.name), options, config.strict)
+    settings = audit_settings(config.search, config.strict_copies, selection)
     planned: list[Planned] = []
     for seed in config.seeds:
         first = planned[0] if planned and planned[0].plan.official else None
         plan = (replace(first.plan, seed=seed) if first
                 else with_clusters(assign_folds(dataset, config.protocol, config.folds, seed, config.search),
                                    dataset, config.search))
-        report = stored_report(plan)
+        report = stored_report(plan, settings)
         if report is not None:
             planned.append(Planned(dataset, plan, report, audited=False))
         elif first:
             planned.append(Planned(dataset, plan, replace(first.report, seed=seed), audited=True))
         else:
-            report = audit(dataset, plan, config.search, fitted_on_all=spec.fitted_on_all)
+            report = audit(dataset, plan, config.search, fitted_on_all=spec.fitted_on_all,
+                           strict_copies=config.strict_copies, selection=selection)
             planned.append(Planned(dataset, plan, report, audited=True))
     return planned
 
@@ -105,6 +114,15 @@ def cross_dataset_leaks(selection: Selection) -> list[str]:
     """Why a selected model's pretraining data holds a selected data set's images, one line each."""
     return [line for model in selection.models for spec in selection.datasets
             if (line := pretraining_overlap(model, spec))]
+
+
+#: What to do about a check that fired, shown under it when a run is refused.
+HINTS = {
+    "near duplicates": "near copies at or above the blocking threshold; `ferbench leakage --pairs FILE` "
+                       "lists every pair with its score",
+    "selection on copies of test images": "--selection best would choose its epoch on them; use "
+                                          "--protocol official-purged, or --selection last",
+}
 
 
 def refuse_leaky(reports: list[tuple[LeakageReport, Path]], cross: list[str], allow_leaky: bool) -> None:
@@ -116,7 +134,15 @@ def refuse_leaky(reports: list[tuple[LeakageReport, Path]], cross: list[str], al
     lines = []
     for report, path in leaky:
         lines.append(f"{report.dataset} under --protocol {report.protocol} leaks (report: {path}):")
-        lines += [f"  - {line}" for line in report.summary(warnings=False)]
+        if report.protocol_leaky:
+            lines.append(f"  - protocol {report.protocol!r} itself puts frames of one subject and one clip "
+                         "on both sides of a fold")
+        for check in report.checks:
+            if check.status == "leak":
+                hit = sum(1 for n in check.per_fold if n)
+                folds = f" in {hit}/{len(check.per_fold)} folds" if check.per_fold else ""
+                lines.append(f"  - check {check.name!r} found {check.leaks} {check.details.get('unit', '')}{folds}"
+                             + (f" ({HINTS[check.name]})" if check.name in HINTS else ""))
     lines += [f"{line} (its model card's pretrained_on)" for line in cross]
     raise UserError(
         "\n".join(lines) + "\nA test image that the model has seen in training (itself, a copy, its "

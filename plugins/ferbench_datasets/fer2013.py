@@ -7,8 +7,10 @@ Two layouts, detected:
   PrivateTest, which becomes the ``split`` column). A bad line is a counted skip naming its
   line number (an error with ``strict``). The parsed pixels are cached like decoded images.
 - the common folder layout ``train/<class>/*.jpg`` and ``test/<class>/*.jpg`` (class folders
-  angry, disgust, fear, happy, neutral, sad, surprise); ``split`` is ``train`` / ``test``, and
-  that ``test`` is PublicTest and PrivateTest together.
+  angry, disgust, fear, happy, neutral, sad, surprise); ``split`` is ``train`` / ``test``. In
+  ``test/``, a file named ``PublicTest_*`` or ``PrivateTest_*`` (the Kaggle folder export) keeps
+  that usage as its split, so ``--protocol official`` validates on PublicTest and tests on
+  PrivateTest as with the CSV; other file names there are ``test``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ NAME = "fer2013"
 CODES = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
 CLASSES = tuple(c for c in EMOTIONS if c in CODES)
 USAGES = ("Training", "PublicTest", "PrivateTest")
+#: Usages whose file-name prefix sets the split of a file in the folder layout's test/.
+TEST_USAGES = ("PublicTest", "PrivateTest")
 PIXELS = 48 * 48
 
 
@@ -90,6 +94,15 @@ def _load_csv(csv: Path, report: LoadReport, verify: bool) -> Dataset:
                    notes=report.lines())
 
 
+def _usage(name: str, part: str) -> str:
+    """The split of a file in ``part`` (train or test): the usage its name carries, in test/."""
+    if part == "test":
+        for usage in TEST_USAGES:
+            if name.startswith(usage + "_"):
+                return usage
+    return part
+
+
 def load(root: Path, strict: bool = False, verify: bool = False) -> Dataset:
     """Load FER2013 from ``root``: a folder holding ``fer2013.csv``, or ``train/`` and ``test/``.
 
@@ -116,7 +129,11 @@ def load(root: Path, strict: bool = False, verify: bool = False) -> Dataset:
                             "remove them or load the tree with the imagefolder data set.")
         paths += files
         labels += [CLASSES.index(classes[i]) for i in found]
-        split += [part] * len(files)
+        split += [_usage(file.name, part) for file in files]
+    usages = {usage: split.count(usage) for usage in TEST_USAGES if usage in split}
+    if usages:
+        report.note("test/ split by file-name prefix: " + ", ".join(f"{n} {u}" for u, n in usages.items())
+                    + (f", {split.count('test')} without a prefix (test)" if "test" in split else ""))
     return build_dataset(NAME, CLASSES, paths, root, {"labels": np.array(labels), "split": split},
                          channels=1, size=(48, 48), report=report, verify=verify)
 

@@ -36,14 +36,18 @@ Kept per split (Train / Valid / Test) with the majority rule on the real files: 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from ferbench.data import EMOTIONS, Dataset
 from ferbench.errors import UserError
 from ferbench.loading import LoadReport, build_dataset, require_dir
 from ferbench.specs import DatasetSpec, PublishedResult
+
+# pandas is imported where the label files are read, not when the plugin registers.
+if TYPE_CHECKING:
+    import pandas as pd
 
 NAME = "ferplus"
 VOTES = (*EMOTIONS, "unknown", "NF")
@@ -62,6 +66,8 @@ def majority_labels(votes: np.ndarray) -> np.ndarray:
 
 
 def _read_votes(csv: Path, report: LoadReport) -> pd.DataFrame:
+    import pandas as pd
+
     try:
         table = pd.read_csv(csv, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError) as error:
@@ -104,6 +110,8 @@ def _dedupe(table: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
 
 
 def _compare_label_csv(table: pd.DataFrame, folders: dict[str, Path], report: LoadReport) -> None:
+    import pandas as pd
+
     counts = {}
     for usage, folder in folders.items():
         path = folder / "label.csv"
@@ -125,6 +133,8 @@ def _compare_label_csv(table: pd.DataFrame, folders: dict[str, Path], report: Lo
 
 
 def _read_label_csvs(folders: dict[str, Path]) -> pd.DataFrame:
+    import pandas as pd
+
     parts = []
     for usage, folder in folders.items():
         path = folder / "label.csv"
@@ -188,7 +198,7 @@ def load(root: Path, labels: str = "majority", votes: str = "fer2013new", strict
              "classes with one vote", rule == NO_MAJORITY),
             ("majority 'unknown'", rule == UNKNOWN), ("majority 'NF' (not a face)", rule == NOT_A_FACE),
         ):
-            per = pd.Series(split[lost]).value_counts()
+            per = dict(zip(*np.unique(split[lost].astype(str), return_counts=True)))
             report.drop(f"{reason}; {', '.join(f'{s} {per.get(s, 0)}' for _, s in SPLITS.values())}",
                         int(lost.sum()))
         columns = {"labels": np.where(keep, rule, 0), "split": split}

@@ -1,13 +1,15 @@
-"""Classification metrics from sklearn: accuracy, macro F1/precision/recall, one-vs-rest AUC."""
+"""Classification metrics from sklearn: accuracy, macro F1/precision/recall, one-vs-rest AUC.
+
+sklearn is imported by each metric when it first scores, not when the plugin registers: the
+commands that score nothing (``ferbench leakage``, ``ferbench list``) start without its second
+of import time.
+"""
 
 from __future__ import annotations
 
 import warnings
 
 import numpy as np
-from sklearn import metrics
-from sklearn.exceptions import UndefinedMetricWarning
-from sklearn.preprocessing import label_binarize
 
 import ferbench
 from ferbench.specs import MetricSpec
@@ -15,10 +17,15 @@ from ferbench.specs import MetricSpec
 
 def accuracy(y_true: np.ndarray, proba: np.ndarray) -> float:
     """Fraction of test samples whose most probable class is the true one."""
+    from sklearn import metrics
+
     return float(metrics.accuracy_score(y_true, proba.argmax(1)))
 
 
-def _macro(score, y_true: np.ndarray, proba: np.ndarray) -> float:
+def _macro(name: str, y_true: np.ndarray, proba: np.ndarray) -> float:
+    from sklearn import metrics
+
+    score = getattr(metrics, name)
     # sklearn's rule: averaged over the classes that occur in this fold's labels or
     # predictions; an undefined per-class score (0/0) counts as 0.
     return float(score(y_true, proba.argmax(1), average="macro", zero_division=0))
@@ -28,17 +35,17 @@ def _macro(score, y_true: np.ndarray, proba: np.ndarray) -> float:
 # can re-score pooled predictions with the very function the run used.
 def macro_f1(y_true: np.ndarray, proba: np.ndarray) -> float:
     """F1 averaged over classes."""
-    return _macro(metrics.f1_score, y_true, proba)
+    return _macro("f1_score", y_true, proba)
 
 
 def macro_precision(y_true: np.ndarray, proba: np.ndarray) -> float:
     """Precision averaged over classes."""
-    return _macro(metrics.precision_score, y_true, proba)
+    return _macro("precision_score", y_true, proba)
 
 
 def macro_recall(y_true: np.ndarray, proba: np.ndarray) -> float:
     """Recall averaged over classes (balanced accuracy)."""
-    return _macro(metrics.recall_score, y_true, proba)
+    return _macro("recall_score", y_true, proba)
 
 
 def roc_auc_ovr(y_true: np.ndarray, proba: np.ndarray) -> float:
@@ -47,6 +54,10 @@ def roc_auc_ovr(y_true: np.ndarray, proba: np.ndarray) -> float:
     A class with no positive (or no negative) test sample has no defined AUC and is left out;
     NaN when no class qualifies.
     """
+    from sklearn import metrics
+    from sklearn.exceptions import UndefinedMetricWarning
+    from sklearn.preprocessing import label_binarize
+
     onehot = label_binarize(y_true, classes=np.arange(proba.shape[1]))
     if proba.shape[1] == 2:
         onehot = np.column_stack([1 - onehot[:, 0], onehot[:, 0]])
