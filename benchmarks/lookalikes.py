@@ -19,18 +19,15 @@ each planted kind (``ferbench.leakage.planted``) added to the set.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
+from ferbench_datasets import synthetic_faces as drawer
 from PIL import Image
 
 from ferbench.factory import get_dataset
 from ferbench.leakage.planted import HELD_BACK, KINDS, plant_copies
 from ferbench.similarity import DuplicateSearch, components, near_pairs
-from ferbench_datasets import synthetic_faces as drawer
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 SCENE = 256
 
@@ -128,7 +125,7 @@ def main() -> None:
     for name, images, subjects in sets:
         print(f"{name} ({len(images)} images at {args.size} px): {false_pairs(images, subjects, search)}")
         recall = planted_recall(images, args.planted, search)
-        print(f"  planted-copy recall: " + ", ".join(f"{k} {v:.0%}" for k, v in recall.items()))
+        print("  planted-copy recall: " + ", ".join(f"{k} {v:.0%}" for k, v in recall.items()))
 
 
 if __name__ == "__main__":

@@ -263,7 +263,7 @@ def _inner(grey: torch.Tensor, margin: float) -> torch.Tensor:
     """The images without a ``margin`` (share of each side) all round, where a shifted or rotated
     copy has its filled border."""
     h, w = grey.shape[-2:]
-    dy, dx = int(round(margin * h)), int(round(margin * w))
+    dy, dx = round(margin * h), round(margin * w)
     return grey[..., dy:h - dy, dx:w - dx]
 
 

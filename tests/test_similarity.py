@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from ferbench_datasets import synthetic_faces as drawer
 from PIL import Image
 
 from ferbench.errors import UserError
 from ferbench.leakage.planted import plant_copies
 from ferbench.similarity import DuplicateSearch, components, near_pairs
-from ferbench_datasets import synthetic_faces as drawer
 
 
 def _portraits(count: int, seed: int = 3) -> np.ndarray:
