@@ -33,7 +33,7 @@ and background, and plain CK+48; see ``benchmarks/lookalikes.py``). Highest look
 (composited / portraits / CK+48) and what each approach cost:
 
 - full frame, 32-px band-pass (before): 0.983 / 0.991 / 0.959; black-filled 2-px shifts score
-  0.60-0.91 (5th percentile), so 12 of 40 were found at the old threshold 0.96.
+  0.60-0.91 (5th percentile; the old threshold was 0.96).
 - inner region only: filled borders fixed (5th percentiles >= 0.955), look-alikes 0.966 /
   0.984 / 0.975.
 - minus the data set's mean image: look-alikes 0.946 / 0.967 / 0.893, but 2-px shifts drop to
