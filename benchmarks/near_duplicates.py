@@ -2,10 +2,11 @@
 
     python benchmarks/near_duplicates.py [--data ../shared/data] [--planted 300] [--no-imagehash]
 
-1. **Planted copies.** ``--planted`` images of each data set get one copy of each kind (exact,
-   JPEG q70, 2-px shift, 3-px crop rescaled, 5° rotation, brightness/contrast, mirror) added to
-   the data set; recall per kind is the share of copies linked to their original (directly or
-   through other copies).
+1. **Planted copies.** ``--planted`` images of each data set get one copy of each kind of
+   ``ferbench.leakage.planted`` (``KINDS``, then the ``HELD_BACK`` kinds not used for tuning)
+   added to the data set; recall per kind is the share of copies linked to their original
+   (directly or through other copies), for ferbench's search and, with imagehash installed, for
+   pHash (plain and mirrored hash, Hamming <= 8) on the same stack.
 2. **False alarms.** On CK+48 and the synthetic set every pair of different subjects is
    unrelated, so each cross-subject pair found is a false alarm.
 3. **Speed.** All pairs of the FER+ images (or the first ``--speed-images``): ferbench's search
@@ -27,21 +28,31 @@ import numpy as np
 from PIL import Image
 
 from ferbench.factory import get_dataset
-from ferbench.leakage.planted import KINDS, plant_copies
-from ferbench.similarity import DuplicateSearch, components, near_pairs
+from ferbench.leakage.planted import HELD_BACK, KINDS, plant_copies
+from ferbench.similarity import DuplicateSearch, Pairs, components, near_pairs
 
 sys.path.insert(0, str(Path(__file__).parent))
 from measure import compare, describe, describe_value  # noqa: E402
 
 
-def planted_recall(images: np.ndarray, n: int, seed: int = 0) -> dict[str, float]:
-    """Recall per kind of copies planted among ``images`` (grey, (N, H, W))."""
+def planted_recall(images: np.ndarray, n: int, seed: int = 0,
+                   phash: bool = False) -> dict[str, dict[str, float]]:
+    """Recall per kind (tuned, then held-back kinds) of copies planted among ``images`` (grey,
+    (N, H, W)): ``{"ferbench": {kind: recall}, "pHash": ...}`` (pHash only if asked)."""
     originals = np.random.default_rng(seed).choice(len(images), size=min(n, len(images)), replace=False)
-    copies, kinds, sources = plant_copies(images[originals], seed)
-    stack = np.concatenate([images, copies])[..., None]
-    group = components(len(stack), near_pairs(stack))
-    hit = group[originals[sources]] == group[len(images):]
-    return {kind: float(hit[kinds == kind].mean()) for kind in KINDS}
+    makers = {**KINDS, **HELD_BACK}
+    copies, kinds, sources = plant_copies(images[originals], seed, makers)
+    stack = np.concatenate([images, copies])
+    found = {"ferbench": near_pairs(stack[..., None])}
+    if phash:
+        pairs = np.array(sorted(phash_pairs(stack)), dtype=np.int64).reshape(-1, 2)
+        found["pHash"] = Pairs(pairs[:, 0], pairs[:, 1], np.ones(len(pairs), np.float32), np.zeros(len(pairs), bool))
+    recall = {}
+    for method, pairs in found.items():
+        group = components(len(stack), pairs)
+        hit = group[originals[sources]] == group[len(images):]
+        recall[method] = {kind: float(hit[kinds == kind].mean()) for kind in makers}
+    return recall
 
 
 def _popcount_pairs(hashes: np.ndarray, flipped: np.ndarray, distance: int, block: int = 2048) -> set:
@@ -111,14 +122,22 @@ def main() -> None:
     for name, root in sets:
         dataset = get_dataset(name, root)
         grey = dataset.images[..., 0]
-        recall = planted_recall(grey, args.planted)
-        print(f"{name}: planted-copy recall " + ", ".join(f"{k} {v:.1%}" for k, v in recall.items()))
+        recall = planted_recall(grey, args.planted, phash=not args.no_imagehash)
+        for method, per_kind in recall.items():
+            for label, kinds in (("tuned kinds", KINDS), ("held-back kinds", HELD_BACK)):
+                print(f"{name}: {method} planted-copy recall, {label}: "
+                      + ", ".join(f"{k} {per_kind[k]:.1%}" for k in kinds))
         if dataset.subjects is not None:
             pairs = near_pairs(dataset.images)
             unrelated = dataset.subjects[pairs.first] != dataset.subjects[pairs.second]
             total = len(dataset) * (len(dataset) - 1) // 2
             print(f"{name}: {int(unrelated.sum())} false alarms (pairs of different subjects) among "
                   f"{total} pairs; {int((~unrelated).sum())} pairs within a subject")
+            if not args.no_imagehash:
+                found = phash_pairs(grey)
+                first, second = np.array(sorted(found), dtype=np.int64).reshape(-1, 2).T
+                wrong = int((dataset.subjects[first] != dataset.subjects[second]).sum())
+                print(f"{name}: pHash {wrong} false alarms among the same pairs")
         if name == "ferplus" and not args.no_imagehash:
             speed(grey[:args.speed_images], args.rounds)
 
