@@ -31,14 +31,15 @@ def derive_seed(*parts: object) -> int:
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
-def plan_folder(protocol: str, k: int, seed: int) -> str:
+def plan_folder(protocol: str, k: int, seed: int | str) -> str:
     """``<protocol>-k<k>-s<seed>``: a fold plan's name below its data set's folder (job folders),
-    and the default run directory's name."""
+    and the default run directory's name (``seed`` is text there for several seeds, ``0-2``)."""
     return f"{protocol}-k{k}-s{seed}"
 
 
-def plan_key(dataset: str, protocol: str, k: int, seed: int) -> str:
-    """The name of a fold plan in a run directory: ``<dataset>-<protocol>-k<k>-s<seed>``.
+def plan_key(dataset: str, protocol: str, k: int, seed: int | str) -> str:
+    """The name of a fold plan in a run directory: ``<dataset>-<protocol>-k<k>-s<seed>`` (and of a
+    board merging several seeds, ``seed`` then their text: ``0+1+2``).
 
     Made here only: fold plans, leakage reports and boards are filed under it.
     """

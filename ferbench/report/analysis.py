@@ -127,12 +127,11 @@ def _uncopied(entry: Entry, copied: np.ndarray) -> dict[str, float]:
 
 def units(board: Board) -> Units:
     """The cluster unit of ``board``'s test images (from its fold plan) and its counts."""
-    rows = np.unique(np.concatenate([entry.predictions["index"].to_numpy(dtype=np.int64)
-                                     for entry in board.entries.values()] or [np.zeros(0, np.int64)]))
+    rows = np.unique(np.concatenate([np.zeros(0, np.int64)] + [entry.predictions["index"].to_numpy(dtype=np.int64)
+                                                               for entry in board.entries.values()]))
     unit, clusters = board.plan.test_clusters(rows)
-    sizes = np.unique(clusters, return_counts=True)[1] if len(rows) else np.zeros(1, int)
-    return Units(unit, int(len(sizes) if len(rows) else 0), int(len(rows)), int(sizes.max()), board.plan.k,
-                 board.repeats)
+    sizes = np.unique(clusters, return_counts=True)[1]
+    return Units(unit, len(sizes), len(rows), int(sizes.max(initial=1)), board.plan.k, board.repeats)
 
 
 def _pooled_interval(board: Board, entry: Entry, clustered: bool, seed: int) -> tuple[float, float]:
@@ -151,12 +150,13 @@ def _pooled_interval(board: Board, entry: Entry, clustered: bool, seed: int) -> 
 
 def class_recall(board: Board) -> pd.DataFrame:
     """Recall of every class on each entry's pooled test predictions: entries × classes."""
-    rows = {}
-    for label, entry in board.entries.items():
-        y_true = entry.predictions["y_true"].to_numpy(dtype=np.int64)
-        right = y_true == entry.predictions["y_pred"].to_numpy(dtype=np.int64)
-        rows[label] = [right[y_true == c].mean() if (y_true == c).any() else np.nan
-                       for c in range(len(board.classes))]
+    from sklearn.metrics import recall_score
+
+    classes = list(range(len(board.classes)))
+    rows = {label: recall_score(entry.predictions["y_true"].to_numpy(dtype=np.int64),
+                                entry.predictions["y_pred"].to_numpy(dtype=np.int64),
+                                labels=classes, average=None, zero_division=np.nan)
+            for label, entry in board.entries.items()}
     return pd.DataFrame.from_dict(rows, orient="index", columns=board.classes)
 
 
@@ -245,13 +245,12 @@ def analyse_board(board: Board, alpha: float = 0.05, primary: str = "accuracy",
                      "adds them without training again")
     recall = class_recall(board)
     rows = {}
-    copies = {label: board.copied(entry.predictions) for label, entry in board.entries.items()}
     for label, entry in board.entries.items():
         row = {"model": entry.model, "recipe": entry.recipe_name,
                "folds": len(entry.folds), "failed": len(entry.failed)}
-        if any(mask is not None for mask in copies.values()):
-            row |= _uncopied(entry, copies[label] if copies[label] is not None
-                             else np.zeros(len(entry.predictions), dtype=bool))
+        copied = board.copied(entry.predictions)  # None for every entry alike: the audits found no copies
+        if copied is not None:
+            row |= _uncopied(entry, copied)
         pooled = _pooled(board, label, notes)
         for metric in metrics:
             values = entry.scores[metric].dropna().to_numpy() if metric in entry.scores else np.array([])

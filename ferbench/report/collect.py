@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ferbench.errors import UserError
-from ferbench.job import plan_digest
+from ferbench.job import plan_digest, plan_key
 from ferbench.leakage.report import LeakageReport
 from ferbench.protocols import FoldPlan
 from ferbench.record import JobRecord, MetricInfo
@@ -226,10 +226,8 @@ def collect(run_dirs: Sequence[str | Path]) -> list[Board]:
 
 def board_key(plans: Sequence[FoldPlan]) -> str:
     """The key of a board: its plan's key, with every seed when it merges several."""
-    if len(plans) == 1:
-        return plans[0].key
     first = plans[0]
-    return first.key.removesuffix(f"-s{first.seed}") + "-s" + "+".join(str(plan.seed) for plan in plans)
+    return plan_key(first.dataset, first.protocol, first.k, "+".join(str(plan.seed) for plan in plans))
 
 
 def _board(plans: list[FoldPlan], reports: list[LeakageReport | None],

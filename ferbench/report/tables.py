@@ -120,11 +120,16 @@ def title(analysis: BoardAnalysis) -> str:
     return f"{text} — {LEAKY}" if analysis.board.leaky else text
 
 
+def _order(analysis: BoardAnalysis) -> pd.Index:
+    """Labels of the board's entries, best on the primary metric first."""
+    return analysis.summary.sort_values(f"{analysis.primary}_mean", ascending=False, na_position="last").index
+
+
 def main_table(analysis: BoardAnalysis) -> list[dict[str, Any]]:
     """Rows of the leaderboard, best first: display strings plus ``bold`` (metric -> bool)."""
     summary = analysis.summary
     primary = analysis.primary
-    order = summary.sort_values(f"{primary}_mean", ascending=False, na_position="last").index
+    order = _order(analysis)
     board = analysis.board
     k = board.plan.k * board.repeats
     rows = []
@@ -266,10 +271,8 @@ def pair_columns(analysis: BoardAnalysis) -> list[tuple[str, str]]:
 def recall_frame(analysis: BoardAnalysis) -> pd.DataFrame:
     """Per-class recall in % (pooled test predictions), one row per entry in leaderboard order;
     a 0 % cell is written ``0.0 (!)``."""
-    recall = analysis.recall
-    order = [row["model"] for row in main_table(analysis)]
-    cells = recall.loc[order].map(lambda value: "–" if not math.isfinite(value) else
-                                  ("0.0 (!)" if value == 0 else percent(value)))
+    cells = analysis.recall.loc[_order(analysis)].map(
+        lambda value: "–" if not math.isfinite(value) else ("0.0 (!)" if value == 0 else percent(value)))
     return cells.reset_index(names="model")
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ferbench.errors import UserError
+from ferbench.job import plan_folder
 from ferbench.similarity import DuplicateSearch
 from ferbench.protocols import OFFICIAL, check_protocol
 from ferbench.specs import COMPILE_MODES
@@ -65,7 +66,7 @@ def default_out(protocol: str, k: int, seeds: tuple[int, ...]) -> Path:
         tag = f"{seeds[0]}-{seeds[-1]}"
     else:
         tag = "_".join(map(str, seeds))
-    return Path("runs") / f"{protocol}-k{k}-s{tag}"
+    return Path("runs") / plan_folder(protocol, k, tag)
 
 
 @dataclass(frozen=True)
