@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -59,6 +59,40 @@ def config_hash(config: dict[str, Any]) -> str:
 
 
 @dataclass(frozen=True)
+class Init:
+    """A job's starting weights: a file written by ``ferbench pretrain`` (``--init``).
+
+    Its identity is the file's SHA-256 and what its card says it was trained as and on: the
+    model, the recipe, the data set (name and fingerprint) and the rows. ``path`` is where this
+    machine reads it; it is not part of a job's configuration (moving the file changes nothing).
+    """
+
+    sha256: str
+    model: str
+    recipe_name: str
+    dataset: str
+    fingerprint: str
+    rows_sha256: str
+    path: str = field(default="", compare=False)
+
+    def config(self) -> dict[str, Any]:
+        """The starting point as a job's configuration holds it (``path`` left out)."""
+        return {"sha256": self.sha256, "model": self.model, "recipe_name": self.recipe_name,
+                "dataset": self.dataset, "fingerprint": self.fingerprint, "rows_sha256": self.rows_sha256}
+
+    @property
+    def tag(self) -> str:
+        """``<data set>-<first 10 hex digits of the file's hash>``: names its folders and reports."""
+        return f"{self.dataset}-{self.sha256[:10]}"
+
+
+def model_label(model: str, init: dict[str, Any] | None) -> str:
+    """A model as tables name it: ``timm/resnet18``, or ``timm/resnet18 ← ferplus`` when it
+    started from weights pretrained on FER+ (a pretrained and a from-scratch model are two rows)."""
+    return model if not init else f"{model} ← {init['dataset']}"
+
+
+@dataclass(frozen=True)
 class Job:
     """What to run: one model on one fold of one data set's fold plan."""
 
@@ -74,6 +108,7 @@ class Job:
     plan_digest: str
     pretrained: bool = False
     compile_mode: str = "none"
+    init: Init | None = None
 
     @property
     def seed(self) -> int:
@@ -101,6 +136,7 @@ class Job:
             "plan_digest": self.plan_digest,
             "pretrained": self.pretrained,
             "compile_mode": self.compile_mode,
+            "init": None if self.init is None else self.init.config(),
         }
 
     @property

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from ferbench.specs import Augment, Recipe
 
 #: The seed paper's training settings exactly (``--recipe paper``): categorical cross-entropy,
@@ -15,3 +17,11 @@ PAPER = Recipe(
     augment=Augment(hflip=True, rotate=30, crop=0.15, brightness=0.2, contrast=0.2,
                     saturation=0.2, hue=0.05),
 )
+
+
+def finetune(recipe: Recipe) -> Recipe:
+    """The ``finetune`` recipe of a model whose from-scratch recipe is ``recipe``, for runs that
+    start from pretrained weights (``--init``): a tenth of its learning rate and half its epochs,
+    everything else as it is. This is the common fine-tuning rule, fixed before any run; it was
+    not tuned on any test part (nor on any validation part)."""
+    return dataclasses.replace(recipe, lr=recipe.lr / 10, epochs=max(1, recipe.epochs // 2))

@@ -21,9 +21,9 @@ from typing import Any, Callable, Literal
 import numpy as np
 
 from ferbench.errors import UserError
-from ferbench.job import Job, config_hash, plan_folder, plan_key
+from ferbench.job import Job, config_hash, model_label, plan_folder, plan_key
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 Status = Literal["ok", "failed"]
 
@@ -95,6 +95,7 @@ class JobRecord:
     What it produced: ``n_train``, ``n_test``, ``curves`` (name -> one value per epoch:
     ``train_loss``, ``train_accuracy``, ``val_loss``, ``val_accuracy``), ``normalisation``
     (fitted mean/std), ``card`` (the model card at the input used: parameters, FLOPs, ...),
+    ``init`` (the card of the weights it started from, ``--init``, and what happened to the head),
     ``parameters``, ``fit_seconds``, ``predict_seconds``.
 
     ``path`` and ``stale`` are not stored: where the record was read from, and whether its fold
@@ -134,6 +135,7 @@ class JobRecord:
     curves: dict[str, list[float]] = field(default_factory=dict)
     normalisation: dict[str, Any] | None = None
     card: dict[str, Any] = field(default_factory=dict)
+    init: dict[str, Any] | None = None
     parameters: int | None = None
     fit_seconds: float | None = None
     predict_seconds: float | None = None
@@ -200,6 +202,11 @@ class JobRecord:
         return self.path.parents[len(Path(job_folder(self)).parts)]
 
     # -- serialisation --------------------------------------------------------------------
+    @property
+    def label(self) -> str:
+        """The model as tables name it (``timm/resnet18 ← ferplus`` from pretrained weights)."""
+        return model_label(self.model, self.config.get("init"))
+
     def to_dict(self) -> dict[str, Any]:
         """The stored form (plain JSON; ``path`` and ``stale`` left out)."""
         stored = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in _NOT_STORED}
@@ -291,10 +298,13 @@ def _safe(name: str) -> str:
 
 
 def job_folder(record_or_config: JobRecord | dict[str, Any]) -> str:
-    """``jobs/<model>/<dataset>/<plan>/<recipe>``: where a job's files live in a run directory."""
+    """``jobs/<model>/<dataset>/<plan>/<recipe>``: where a job's files live in a run directory
+    (``<model>--from-<data set>-<hash>`` for a model started from ``--init`` weights)."""
     config = record_or_config.config if isinstance(record_or_config, JobRecord) else record_or_config
     plan = plan_folder(config["protocol"], config["k"], config["run_seed"])
-    return f"jobs/{_safe(config['model'])}/{_safe(config['dataset'])}/{plan}/{_safe(config['recipe_name'])}"
+    init = config.get("init")
+    model = _safe(config["model"]) + (f"--from-{init['dataset']}-{init['sha256'][:10]}" if init else "")
+    return f"jobs/{model}/{_safe(config['dataset'])}/{plan}/{_safe(config['recipe_name'])}"
 
 
 # -- migrations ---------------------------------------------------------------------------
@@ -326,8 +336,15 @@ def _from_schema1(stored: dict[str, Any]) -> dict[str, Any]:
     return stored
 
 
+def _from_schema2(stored: dict[str, Any]) -> dict[str, Any]:
+    """Schema 2 -> 3: the configuration gains ``init`` (starting weights; None before it
+    existed), the hash recomputed; the predictions keep the tag they were written with."""
+    config = {**stored["config"], "init": None}
+    return {**stored, "config": config, "config_hash": config_hash(config), "schema_version": 3}
+
+
 #: schema version -> the function that lifts a stored record of that version by one.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _from_schema1}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _from_schema1, 2: _from_schema2}
 
 
 def migrate(stored: dict[str, Any], where: object = "a job record") -> dict[str, Any]:

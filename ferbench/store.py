@@ -5,6 +5,8 @@ Layout::
     RUN_DIR/config.json                                  the resolved command of the last run
     RUN_DIR/folds/<dataset>-<protocol>-k<k>-s<seed>.json       fold plans
     RUN_DIR/leakage/<dataset>-<protocol>-k<k>-s<seed>.json     their leakage reports
+    RUN_DIR/leakage/pretraining-<init data set>-<hash>-<dataset>.json   --init audits (copies of
+                                                       the evaluated images in the pretraining rows)
     RUN_DIR/jobs/<model>/<dataset>/<plan>/<recipe>/fold-<i>.npz   test index, labels, probabilities
     RUN_DIR/jobs/<model>/<dataset>/<plan>/<recipe>/fold-<i>.json  config + hash, metrics, curves, ...
 
@@ -32,7 +34,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ferbench.errors import UserError
-from ferbench.job import Job, plan_digest
+from ferbench.job import Init, Job, plan_digest
+from ferbench.leakage.crossdata import CrossReport
 from ferbench.leakage.report import LeakageReport
 from ferbench.protocols import FoldPlan
 from ferbench.record import JobRecord, JobResult, Predictions, job_folder
@@ -156,6 +159,32 @@ class RunStore:
             return None
         try:
             return LeakageReport.from_dict(record)
+        except TypeError:  # written by another version of ferbench
+            return None
+
+    def pretraining_path(self, init: Init, dataset: str) -> Path:
+        """Where the audit of ``init``'s pretraining rows against ``dataset`` is kept."""
+        return self.root / "leakage" / f"pretraining-{init.tag}-{dataset}.json"
+
+    def save_pretraining(self, init: Init, report: CrossReport, fingerprint: str) -> None:
+        """Keep the audit of ``init``'s pretraining rows against the data set of ``fingerprint``."""
+        record = {**report.to_dict(), "init": init.config(), "fingerprint": fingerprint}
+        atomic_write(self.pretraining_path(init, report.dataset), json.dumps(record, indent=1).encode())
+
+    def read_pretraining(self, init: Init, dataset: str, fingerprint: str | None = None,
+                         search: dict[str, Any] | None = None) -> CrossReport | None:
+        """The kept audit of ``init`` against ``dataset`` (if given: of that exact data set and
+        search), or None."""
+        try:
+            record = json.loads(self.pretraining_path(init, dataset).read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        if record.pop("init", None) != init.config() or (search is not None and record.get("search") != search):
+            return None
+        if record.pop("fingerprint", None) != fingerprint and fingerprint is not None:
+            return None
+        try:
+            return CrossReport(**record)
         except TypeError:  # written by another version of ferbench
             return None
 
@@ -299,7 +328,7 @@ def read_predictions(record: JobRecord) -> tuple[pd.DataFrame, np.ndarray]:
 
 def _identity(record: JobRecord) -> dict[str, Any]:
     return {
-        "model": record.model,
+        "model": record.label,
         "dataset": record.dataset,
         "protocol": record.protocol,
         "k": record.k,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ferbench.errors import UserError
-from ferbench.recipes import PAPER
+from ferbench.recipes import PAPER, finetune
 from ferbench.specs import Augment, ModelCard, ModelSpec, Recipe
 
 if TYPE_CHECKING:
@@ -125,10 +125,11 @@ def _card(citation: str, licence: str | None, hub_id: str | None) -> ModelCard:
 
 def spec_for(timm_name: str, recipe: Recipe = SCRATCH, family: str = "timm", citation: str = "",
              cpu_bf16: bool = True, card: ModelCard | None = None) -> ModelSpec:
-    """The ferbench model ``timm/<timm_name>``, with a from-scratch and the seed paper's recipe
-    (its card from timm's pretrained configuration unless given)."""
+    """The ferbench model ``timm/<timm_name>``, with a from-scratch recipe, the seed paper's, and a
+    ``finetune`` one for ``--init`` or ``--pretrained`` starts (its card from timm's pretrained
+    configuration unless given)."""
     return ModelSpec(name=PREFIX + timm_name, build=builder(timm_name),
-                     recipes={"default": recipe, "paper": PAPER},
+                     recipes={"default": recipe, "paper": PAPER, "finetune": finetune(recipe)},
                      description=f"timm {timm_name} ({family}), trained from scratch unless --pretrained",
                      card=card or _card(citation, *timm_card(timm_name)), cpu_bf16=cpu_bf16)
 

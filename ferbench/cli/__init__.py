@@ -8,13 +8,15 @@ import sys
 from ferbench.cli import leakage as leakage_command
 from ferbench.cli import list as list_command
 from ferbench.cli import new as new_command
+from ferbench.cli import pretrain as pretrain_command
 from ferbench.cli import report as report_command
 from ferbench.cli import run as run_command
 from ferbench.cli import show as show_command
 from ferbench.cli.console import console, say
 from ferbench.errors import UserError
 
-COMMANDS = (list_command, run_command, show_command, leakage_command, report_command, new_command)
+COMMANDS = (list_command, run_command, pretrain_command, show_command, leakage_command, report_command,
+            new_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

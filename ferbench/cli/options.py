@@ -11,6 +11,7 @@ from ferbench.errors import UserError
 from ferbench.leakage.duplicates import STRICT_THRESHOLD
 from ferbench.loading.faces import METHODS
 from ferbench.similarity import DuplicateSearch
+from ferbench.specs import OPTIMIZERS, PRECISIONS, SCHEDULES
 
 
 def _data_dir(text: str) -> tuple[str, Path]:
@@ -78,3 +79,21 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
 def search_argument(args: argparse.Namespace) -> DuplicateSearch:
     """The near-duplicate search the parsed arguments ask for."""
     return DuplicateSearch(threshold=args.duplicate_threshold)
+
+
+def add_recipe_arguments(parser: argparse.ArgumentParser, title: str) -> argparse._ArgumentGroup:
+    """The recipe overrides every training command takes (``--epochs`` ... ``--precision``), in a
+    group named ``title``, which is returned for a command's own additions."""
+    recipe = parser.add_argument_group(title)
+    recipe.add_argument("--epochs", type=int)
+    recipe.add_argument("--batch-size", type=int)
+    recipe.add_argument("--lr", type=float)
+    recipe.add_argument("--weight-decay", type=float)
+    recipe.add_argument("--optimizer", choices=OPTIMIZERS)
+    recipe.add_argument("--schedule", choices=SCHEDULES)
+    recipe.add_argument("--input-size", type=int, help="train and test at this square size")
+    recipe.add_argument("--precision", choices=PRECISIONS,
+                        help="auto: bf16 autocast where the device computes bf16 natively (CPUs with "
+                        "AVX512-BF16/AMX, recent GPUs), fp16 on older GPUs, else fp32; each result "
+                        "records what it resolved to")
+    return recipe

@@ -11,19 +11,29 @@ from rich.table import Table
 
 from ferbench.cli import config
 from ferbench.cli.console import add_row, console, say, styled
-from ferbench.cli.options import add_data_arguments, add_search_arguments, data_arguments, search_argument
+from ferbench.cli.options import (add_data_arguments, add_recipe_arguments, add_search_arguments, data_arguments,
+                                  search_argument)
 from ferbench.errors import UserError
 from ferbench.job import Job
+from ferbench.pretraining import EVERY_MODEL
 from ferbench.protocols import PROTOCOLS
 from ferbench.registry import get_registry
 from ferbench.run.config import OVERRIDABLE, RunConfig, resolve_seeds
 from ferbench.run.task import Outcome
-from ferbench.specs import COMPILE_MODES, OPTIMIZERS, PRECISIONS, SCHEDULES, SELECTIONS
+from ferbench.specs import COMPILE_MODES, SELECTIONS
 
 if TYPE_CHECKING:
     import pandas as pd
 
 SUMMARY_METRICS = ("accuracy", "macro_f1", "roc_auc_ovr")
+
+
+def _init(text: str) -> tuple[str, Path]:
+    """``--init``'s ``MODEL=PATH`` or ``PATH`` (every model: key ``*``)."""
+    name, sep, path = text.partition("=")
+    if sep and (not name.strip() or not path.strip()):
+        raise argparse.ArgumentTypeError(f"expected PATH or MODEL=PATH, got {text!r}")
+    return (name.strip(), Path(path).expanduser()) if sep else (EVERY_MODEL, Path(text).expanduser())
 
 
 def add_parser(commands) -> None:
@@ -58,18 +68,7 @@ def add_parser(commands) -> None:
                         "--protocol image); every such result is marked LEAKY")
     add_search_arguments(parser)
     parser.add_argument("--recipe", default="default", help="named training recipe of each model (default: default)")
-    recipe = parser.add_argument_group("recipe overrides (default: each model's recipe)")
-    recipe.add_argument("--epochs", type=int)
-    recipe.add_argument("--batch-size", type=int)
-    recipe.add_argument("--lr", type=float)
-    recipe.add_argument("--weight-decay", type=float)
-    recipe.add_argument("--optimizer", choices=OPTIMIZERS)
-    recipe.add_argument("--schedule", choices=SCHEDULES)
-    recipe.add_argument("--input-size", type=int, help="train and test at this square size")
-    recipe.add_argument("--precision", choices=PRECISIONS,
-                        help="auto: bf16 autocast where the device computes bf16 natively (CPUs with "
-                        "AVX512-BF16/AMX, recent GPUs), fp16 on older GPUs, else fp32; each result "
-                        "records what it resolved to")
+    recipe = add_recipe_arguments(parser, "recipe overrides (default: each model's recipe)")
     recipe.add_argument("--selection", choices=SELECTIONS,
                         help="which weights are evaluated: last (fixed budget, the last epoch) or best "
                         "(best accuracy on a validation part carved from the training part, grouped "
@@ -81,6 +80,12 @@ def add_parser(commands) -> None:
     parser.add_argument("--pretrained", action="store_true",
                         help="start from pretrained weights, read from local files only (models that "
                         "have them, e.g. timm/<name>: see README); nothing is downloaded")
+    parser.add_argument("--init", type=_init, action="append", default=[], metavar="[MODEL=]PATH",
+                        help="start from weights written by `ferbench pretrain`: PATH (a weights file, or "
+                        "the --out folder of `ferbench pretrain` holding one per model) for every model, "
+                        "MODEL=PATH for one (repeatable). The head is re-initialised where the classes "
+                        "differ; the pretraining images are audited against the evaluated data set, and "
+                        "results name their starting point (timm/resnet18 ← ferplus)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:N")
     parser.add_argument("--compile", default="none", choices=COMPILE_MODES, dest="compile_mode",
                         help="train through torch.compile with this mode (reduce-overhead: CUDA graphs, "
@@ -178,7 +183,16 @@ def executor_options(args: argparse.Namespace) -> dict[str, str | int]:
 
 
 #: Repeatable options: destination -> flag.
-REPEATABLE = {"data_dir": "--data-dir", "dataset_option": "--dataset-option", "executor_option": "--executor-option"}
+REPEATABLE = {"data_dir": "--data-dir", "dataset_option": "--dataset-option", "executor_option": "--executor-option",
+              "init": "--init"}
+
+
+def init_arguments(pairs: list[tuple[str, Path]]) -> dict[str, Path]:
+    """``--init`` values as model -> path; a model (or every model) named twice is an error."""
+    paths = dict(pairs)
+    if len(paths) != len(pairs):
+        raise UserError("--init gives one model (or every model) two starting points; give each once.")
+    return paths
 
 
 def _run_parser() -> argparse.ArgumentParser:
@@ -228,6 +242,7 @@ def command(args: argparse.Namespace) -> int:
         device=args.device, data_dirs=data_dirs, force=args.force, dataset_options=dataset_options,
         strict=args.strict, face_crop=args.face_crop, allow_leaky=args.allow_leaky,
         search=search_argument(args), strict_copies=args.strict_copies, pretrained=args.pretrained,
+        init=init_arguments(args.init),
         executor=args.executor, executor_options=executor_options(args), compile_mode=args.compile_mode,
         config_toml=config.dump(saved, _run_parser(), {dest: given(args.argv, flag) for dest, flag in
                                                       REPEATABLE.items()}),
@@ -242,8 +257,9 @@ def command(args: argparse.Namespace) -> int:
     out.print(summary_table(outcome.jobs, run_config.folds, run_config.repeats))
     say(out, "{} job(s) trained, {} already done; results in {}", outcome.ran, outcome.skipped, outcome.run_dir)
     if outcome.jobs["leaky"].any():
-        say(out, "[bold red]LEAKY[/]: test images of these results are known in training (reports in {}); "
-            "compare with --protocol subject.", outcome.run_dir / "leakage")
+        say(out, "[bold red]LEAKY[/]: test images of these results, their copies, clips or subjects were seen "
+            "in training or pretraining, or selected on (each record's `leakage` names the check; reports in "
+            "{}).", outcome.run_dir / "leakage")
     if outcome.failed:
         say(out, "[red]{} job(s) failed[/]; their errors are in the run directory's JSON files; re-run "
             "to retry them.", len(outcome.failed))

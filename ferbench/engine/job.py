@@ -30,6 +30,8 @@ from ferbench.data import Clips, Dataset
 from ferbench.engine.device import resolve_precision, seed_everything, use_channels_last
 from ferbench.engine.predict import predict_proba
 from ferbench.engine.train import EpochCallback, FitResult, ValidationPart, fit
+from ferbench.engine.weights import load_init
+from ferbench.pretraining import PRETRAINING_CHECK
 from ferbench.factory import count_flops, count_parameters, create_model
 from ferbench.job import Job, derive_seed
 from ferbench.leakage.fitting import fitted_rows
@@ -135,7 +137,9 @@ class JobContext:
     ``leakage`` (the audit of the plan) marks the record leaky when it found a leak; without
     one, only a leaky protocol does. ``published`` (the data set spec's best credible published
     accuracy) is recorded as the sanity band. ``cross_dataset`` (why the model's pretraining
-    data holds this data set's images) marks the record leaky.
+    data holds this data set's images) marks the record leaky, as ``pretraining_copies`` above 0
+    does (test images of this fold with a copy in the ``--init`` pretraining rows; None where
+    no such audit applies).
     """
 
     model_spec: ModelSpec
@@ -144,6 +148,7 @@ class JobContext:
     leakage: LeakageReport | None = None
     published: PublishedResult | None = None
     cross_dataset: str | None = None
+    pretraining_copies: int | None = None
 
 
 def _now() -> str:
@@ -154,15 +159,22 @@ def _started(job: Job, plan: FoldPlan, dataset: Dataset, context: JobContext) ->
     """The record as it stands before training: identity, how it runs, the leakage verdict."""
     device = context.device
     leakage = context.leakage
+    checks = {} if leakage is None else {c.name: c.status for c in leakage.checks}
+    cross = context.cross_dataset
+    if context.pretraining_copies is not None:
+        checks[PRETRAINING_CHECK] = "leak" if context.pretraining_copies else "clean"
+        if context.pretraining_copies and cross is None:
+            cross = (f"{PRETRAINING_CHECK}: {context.pretraining_copies} test image(s) of this fold have an "
+                     f"exact or near copy among the {job.init.dataset} images the model was pretrained on")
     return new_record(
         job, started=_now(), device=str(device), threads=torch.get_num_threads(),
         precision=resolve_precision(job.recipe.precision, device, context.model_spec.cpu_bf16),
         precision_requested=job.recipe.precision,
         channels_last=use_channels_last(device, context.model_spec.channels_last),
         leaky_protocol=plan.leaky,
-        leaky=(leakage.leaky if leakage is not None else plan.leaky) or context.cross_dataset is not None,
-        leakage={} if leakage is None else {c.name: c.status for c in leakage.checks},
-        cross_dataset=context.cross_dataset,
+        leaky=(leakage.leaky if leakage is not None else plan.leaky) or cross is not None,
+        leakage=checks,
+        cross_dataset=cross,
         selection="fixed budget: last epoch",
         classes=list(dataset.classes),
         metric_info={spec.name: metric_info(spec) for spec in context.metrics},
@@ -197,6 +209,8 @@ def _train(job: Job, dataset: Dataset, plan: FoldPlan, context: JobContext, reco
         seed_everything(job.seed)  # the model's initial weights come from the job's seed
         model = create_model(spec, num_classes=len(dataset.classes), in_chans=channels,
                              image_size=image_size, pretrained=job.pretrained or None)
+        if job.init is not None:
+            record.init = load_init(model, job.init, spec.name, list(dataset.classes))
         check_output_shape(model, spec.name, len(dataset.classes))
         return model
 

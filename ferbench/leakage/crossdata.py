@@ -23,7 +23,10 @@ from ferbench.specs import DatasetSpec, ModelSpec
 class CrossReport:
     """Images of ``dataset`` with a copy in ``against``: exact (identical decoded pixels) and
     near (re-encoded, shifted, cropped, rotated, re-lit or mirrored; exact ones not counted
-    again), with example pairs."""
+    again), with example pairs; ``rows``: every row of ``dataset`` with a copy, ``scores`` its
+    best pair's score (1 for an exact copy). ``blocking``: the score from which a near pair counts
+    as a copy that leaks (None: every pair found); below it a pair is a suspected copy, as look-alike
+    faces of different people reach the search's threshold."""
 
     dataset: str
     against: str
@@ -34,6 +37,9 @@ class CrossReport:
     examples: list[dict[str, Any]] = field(default_factory=list)
     search: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    rows: list[int] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    blocking: float | None = None
 
     @property
     def overlapping(self) -> bool:
@@ -43,6 +49,20 @@ class CrossReport:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict."""
         return asdict(self)
+
+    def _found(self, test_index: np.ndarray | None) -> np.ndarray:
+        scores = np.asarray(self.scores, dtype=float)
+        return scores if test_index is None else scores[np.isin(np.asarray(self.rows, dtype=np.int64), test_index)]
+
+    def test_copies(self, test_index: np.ndarray | None = None) -> int:
+        """How many of the rows ``test_index`` (default: every row) have a copy in ``against``
+        at or above ``blocking``."""
+        return int((self._found(test_index) >= (self.blocking or 0)).sum())
+
+    def suspected(self, test_index: np.ndarray | None = None) -> int:
+        """How many of the rows ``test_index`` (default: every row) have a near pair in
+        ``against`` below ``blocking`` only."""
+        return int((self._found(test_index) < (self.blocking or 0)).sum())
 
 
 def scan(dataset: Dataset, against: Dataset, search: DuplicateSearch | None = None,
@@ -63,8 +83,14 @@ def scan(dataset: Dataset, against: Dataset, search: DuplicateSearch | None = No
             a, b = int(pairs.first[i]), int(pairs.second[i])
             shown.append({"kind": kind, dataset.name: str(dataset.paths[a]), against.name: str(against.paths[b]),
                           "score": round(float(pairs.score[i]), 3), "mirrored": bool(pairs.flipped[i])})
+    best = np.zeros(len(dataset))
+    np.maximum.at(best, near.first, near.score)
+    best[exact_rows] = 1.0
+    rows = np.union1d(exact_rows, near_rows)
     return CrossReport(dataset.name, against.name, len(dataset), len(against), int(len(exact_rows)),
-                       int(len(near_rows)), shown, search.to_dict(), round(time.perf_counter() - started, 2))
+                       int(len(near_rows)), shown, search.to_dict(), round(time.perf_counter() - started, 2),
+                       rows.astype(int).tolist(), [round(float(v), 4) for v in best[rows]])
+
 
 
 def pretraining_overlap(model: ModelSpec, dataset: DatasetSpec) -> str | None:

@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from ferbench.errors import UserError
-from ferbench.job import plan_digest, plan_key
+from ferbench.job import Init, plan_digest, plan_key
+from ferbench.leakage.crossdata import CrossReport
 from ferbench.leakage.report import LeakageReport
 from ferbench.protocols import FoldPlan
 from ferbench.record import JobRecord, MetricInfo
@@ -50,6 +51,7 @@ class Entry:
     band: dict[str, Any] | None = None  # the data set's best credible published accuracy
     cross_dataset: str | None = None  # why the model's pretraining data holds this data set's images
     metric_info: dict[str, MetricInfo] = field(default_factory=dict)  # as the run stored it
+    pretraining: CrossReport | None = None  # --init: its pretraining rows audited against this data set
 
     def above_band(self, metric_mean: float) -> bool:
         """Whether a mean accuracy exceeds the data set's sanity band ("verify protocol")."""
@@ -130,8 +132,9 @@ class Board:
         return float(np.mean(ratios)) if ratios else 1 / (self.plan.k - 1)
 
 
-def _label(model: str, recipe_name: str) -> str:
-    return model if recipe_name == "default" else f"{model} ({recipe_name})"
+def _label(record: JobRecord) -> str:
+    """The row name of a record's model: ``timm/resnet18 ← ferplus (finetune)``."""
+    return record.label if record.recipe_name == "default" else f"{record.label} ({record.recipe_name})"
 
 
 def _provenance(record: JobRecord) -> dict[str, Any]:
@@ -145,8 +148,26 @@ def _provenance(record: JobRecord) -> dict[str, Any]:
         "precision": record.precision or "unknown",
         "selection": record.selection or "unknown",
         "pretrained": bool(record.config["pretrained"]),
+        "init": _init_text(record.init),
         "face_crop": face_crop_text(record.face_crop),
     }
+
+
+def _pretraining_audit(record: JobRecord) -> CrossReport | None:
+    """The audit of a ``--init`` record's pretraining rows against its data set, as its run kept it."""
+    init = record.config.get("init")
+    if not init or record.run_dir is None:
+        return None
+    return RunStore(record.run_dir).read_pretraining(Init(**init), record.dataset)
+
+
+def _init_text(init: dict[str, Any] | None) -> str:
+    """Where a result's starting weights came from, in one line ("none" from scratch)."""
+    if not init:
+        return "none"
+    return (f"{init['model']} pretrained on {init['dataset']} ({init['n_rows']} images, {init['rows_description']}; "
+            f"recipe {init['recipe_name']}, {init['epochs']} epochs; sha256 {init['sha256'][:12]}); head "
+            f"{init['head'].split(' (')[0]}")
 
 
 def face_crop_text(face: dict[str, Any] | None) -> str:
@@ -197,7 +218,7 @@ def collect(run_dirs: Sequence[str | Path]) -> list[Board]:
         for record in load_records(run_dir):
             if record.stale:
                 continue
-            where = (record.plan_key, _label(record.model, record.recipe_name), record.fold)
+            where = (record.plan_key, _label(record), record.fold)
             previous = chosen.get(where)
             if previous is None or (not previous.ok and record.ok):
                 chosen[where] = record
@@ -267,6 +288,7 @@ def _board(plans: list[FoldPlan], reports: list[LeakageReport | None],
             card=next((r.card for _, r in ok if r.card), {}),
             band=next((r.sanity_band for _, r in folds if r.sanity_band is not None), None),
             cross_dataset=next((r.cross_dataset for _, r in folds if r.cross_dataset), None),
+            pretraining=_pretraining_audit(first),
             metric_info={name: info for _, r in ok for name, info in r.metric_info.items()},
             provenance=_merge_provenance([_provenance(r) for _, r in folds]),
             failed={fold: (record.error or "failed").splitlines()[0] for fold, record in folds if not record.ok},

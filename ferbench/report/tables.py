@@ -84,6 +84,17 @@ def provenance(analysis: BoardAnalysis) -> list[tuple[str, str]]:
         lines.append(("face crop", merged("face_crop")))
     if any(entry.provenance["pretrained"] == "True" for entry in entries):
         lines.append(("pretrained", ", ".join(e.label for e in entries if e.provenance["pretrained"] == "True")))
+    for entry in entries:
+        if entry.provenance.get("init", "none") != "none":
+            lines.append((f"starting weights ({entry.label})", entry.provenance["init"]))
+        if entry.pretraining is not None:
+            audit = entry.pretraining
+            lines.append((f"pretraining audit ({entry.label})",
+                          f"of the {audit.n} {audit.dataset} images, {audit.exact} have an exact and {audit.near} "
+                          f"a near copy (score >= {audit.search.get('threshold')}) among the {audit.n_against} "
+                          f"{audit.against} images it was pretrained on: {audit.test_copies()} count as "
+                          f"copies (exact, or near from {audit.blocking}), {audit.suspected()} as suspected "
+                          "copies (look-alikes or copies; not a leak)"))
     return lines
 
 
@@ -298,7 +309,7 @@ _TEX = str.maketrans({"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"
                       "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"})
 _TEX_SIGNS = {"<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}", "±": r"$\pm$", "–": "--",
               "−": "$-$", "α": r"$\alpha$", "χ²": r"$\chi^2$", "—": "---", "²": r"\textsuperscript{2}",
-              "≤": r"$\leq$", "\n": " ", "\r": " "}
+              "≤": r"$\leq$", "←": r"$\leftarrow$", "\n": " ", "\r": " "}
 
 
 def escape_markdown(text: str) -> str:
@@ -421,7 +432,7 @@ def csv(analyses: list[BoardAnalysis]) -> str:
             frame[f"recall_{name}"] = analysis.recall.loc[frame["label"], name].to_numpy()
         for metric in analysis.metrics:
             frame[f"{metric}_best_significant"] = frame["label"] == analysis.best.get(metric)
-        for name in ("ferbench", "commit", "torch", "device", "threads", "precision", "selection", "face_crop"):
+        for name in ("ferbench", "commit", "torch", "device", "threads", "precision", "selection", "face_crop", "init"):
             frame[name] = [analysis.board.entries[label].provenance[name] for label in frame["label"]]
         frame["recipe_details"] = [recipe_text(analysis.board.entries[label].recipe) for label in frame["label"]]
         entries = [analysis.board.entries[label] for label in frame["label"]]

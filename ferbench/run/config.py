@@ -86,7 +86,9 @@ class RunConfig:
     the face step of loaders that have one. ``allow_leaky``: train on a leaky plan (results
     marked LEAKY). ``search``: the near-duplicate detector of the audit. ``strict_copies``: near
     pairs across subjects block at the search's threshold, not only at the audit's stricter
-    one. ``pretrained``: start every model from its local pretrained weights. ``executor`` and
+    one. ``pretrained``: start every model from its local pretrained weights. ``init``: model
+    name (``*`` for every model) -> weights written by ``ferbench pretrain`` to start from (a file,
+    or the folder holding one per model). ``executor`` and
     ``executor_options``: where jobs run. ``compile_mode``: ``torch.compile`` mode. ``force``: redo every requested job.
     ``config_toml``: the command line's options as TOML, saved as ``RUN_DIR/config.toml``.
     """
@@ -110,6 +112,7 @@ class RunConfig:
     search: DuplicateSearch = field(default_factory=DuplicateSearch)
     strict_copies: bool = False
     pretrained: bool = False
+    init: Mapping[str, str | Path] = field(default_factory=dict)
     executor: str = "local"
     executor_options: Mapping[str, Any] = field(default_factory=dict)
     compile_mode: str = "none"
@@ -134,6 +137,9 @@ class RunConfig:
         set_(self, "data_dirs", {name: Path(path) for name, path in self.data_dirs.items()})
         set_(self, "dataset_options", {name: dict(o) for name, o in self.dataset_options.items()})
         set_(self, "executor_options", dict(self.executor_options))
+        set_(self, "init", {name: Path(path) for name, path in self.init.items()})
+        if self.init and self.pretrained:
+            raise UserError("--init and --pretrained both choose starting weights; give one of them.")
         if self.protocol in OFFICIAL and self.folds != 1:
             set_(self, "notes", (*self.notes, f"--protocol {self.protocol} has one fold (the data set's "
                                  f"own split); --folds {self.folds} is not used"))
@@ -152,7 +158,7 @@ class RunConfig:
             "dataset_options": json.loads(json.dumps(self.dataset_options, default=repr)),
             "strict": self.strict, "allow_leaky": self.allow_leaky,
             "duplicate_search": self.search.to_dict(), "strict_copies": self.strict_copies,
-            "pretrained": self.pretrained,
+            "pretrained": self.pretrained, "init": {k: str(v) for k, v in self.init.items()},
             "compile_mode": self.compile_mode, "executor": self.executor,
             "executor_options": {k: str(v) for k, v in self.executor_options.items()},
         }

@@ -20,8 +20,8 @@ from ferbench.errors import UserError
 from ferbench.job import Job
 from ferbench.registry import get_registry
 from ferbench.run.config import RunConfig
-from ferbench.run.plan import (Planned, cross_dataset_leaks, expand_jobs, plan_dataset, refuse_leaky, run_selection,
-                               select)
+from ferbench.run.plan import (Planned, audit_pretraining, cross_dataset_leaks, expand_jobs, plan_dataset,
+                               pretraining_leaks, refuse_leaky, run_selection, select)
 from ferbench.run.task import Outcome, Task, remember_dataset
 from ferbench.store import RunStore, load_jobs
 
@@ -116,8 +116,21 @@ def run(config: RunConfig, reporter: Reporter | None = None) -> RunOutcome:
             if clip_models and parts[0].dataset.sequences is None:
                 reporter.note(f"skipping {', '.join(clip_models)} on {spec.name}: these models take "
                               f"clips (frame sequences) and {spec.name} has none")
+        datasets = {name: part.dataset for (name, _), part in planned.items()}
+        audits = audit_pretraining(config, selection, datasets, lambda init, dataset: None if config.force else
+                                   store.read_pretraining(init, dataset.name, dataset.fingerprint,
+                                                          config.search.to_dict()))
+        for (sha, name), report in audits.items():
+            init = next(i for i in selection.inits.values() if i.sha256 == sha)
+            store.save_pretraining(init, report, datasets[name].fingerprint)
+            suspected = report.suspected()
+            reporter.note(f"{name}: {report.exact} exact and {report.near} near copies among the "
+                          f"{report.n_against} {init.dataset} images of --init {Path(init.path).name}"
+                          + (f" ({suspected} of them suspected copies: near pairs below {report.blocking}, "
+                             "look-alikes or copies; not blocking)" if suspected else ""))
         refuse_leaky([(part.report, store.report_path(part.plan)) for part in planned.values()],
-                     cross_dataset_leaks(selection), config.allow_leaky)
+                     cross_dataset_leaks(selection), config.allow_leaky,
+                     pretraining_leaks(selection, planned, audits, store.pretraining_path))
         jobs = expand_jobs(config, selection, planned)
         if not jobs:
             raise UserError("nothing to run: every selected model takes clips and no selected data set "

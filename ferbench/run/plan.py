@@ -4,18 +4,22 @@ assigned and audited; the jobs expanded. Nothing here trains."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ferbench.data import Dataset
 from ferbench.errors import UserError
 from ferbench.factory import create_model, load_dataset, with_face_crop
-from ferbench.job import Job, plan_digest
+from ferbench.job import Init, Job, plan_digest
 from ferbench.leakage import LeakageReport, audit, audit_settings
-from ferbench.leakage.crossdata import pretraining_overlap
+from ferbench.leakage.duplicates import block_threshold
+from ferbench.leakage.crossdata import CrossReport, pretraining_overlap, scan
+from ferbench.pretraining import PRETRAINING_CHECK, card_path, read_card, resolve_inits, rows_digest, with_init
 from ferbench.protocols import FoldPlan, assign_folds, with_clusters
-from ferbench.registry import Registry
+from ferbench.registry import Registry, get_registry
 from ferbench.run.config import RunConfig
 from ferbench.specs import DatasetSpec, ModelSpec, Recipe
 
@@ -40,13 +44,15 @@ class Selection:
     datasets: list[DatasetSpec]
     recipes: dict[str, Recipe]
     dataset_options: dict[str, dict[str, Any]]
+    inits: dict[str, Init] = field(default_factory=dict)
 
 
 def select(config: RunConfig, registry: Registry) -> Selection:
     """Check every name of ``config`` against ``registry``, before any data is loaded.
 
     Models asked for with ``pretrained`` are built once with their weights, so missing weight
-    files fail here.
+    files fail here. ``--init`` files are read with their cards; each such model's card then
+    names the pretraining data set in ``pretrained_on``.
     """
     models = registry.select("model", config.models)
     datasets = registry.select("dataset", config.datasets)
@@ -63,7 +69,15 @@ def select(config: RunConfig, registry: Registry) -> Selection:
     if config.pretrained:
         for spec in models:
             create_model(spec, num_classes=7, in_chans=1, image_size=48, pretrained=True)
-    return Selection(models, datasets, recipes, options)
+    inits = resolve_inits(config.init, [spec.name for spec in models])
+    if inits:
+        from ferbench.engine.weights import check_init_fits  # torch: only runs with --init need it
+
+        for spec in models:
+            if spec.name in inits:
+                check_init_fits(spec, inits[spec.name])
+    models = [with_init(spec, inits.get(spec.name)) for spec in models]
+    return Selection(models, datasets, recipes, options, inits)
 
 
 @dataclass(frozen=True)
@@ -110,6 +124,68 @@ def plan_dataset(config: RunConfig, spec: DatasetSpec, options: dict[str, Any] |
     return planned
 
 
+def _pretraining_rows(config: RunConfig, init: Init, options: dict[str, Any] | None) -> Dataset:
+    """The images ``init`` was pretrained on: its data set loaded again, checked against the card."""
+    spec = get_registry().get("dataset", init.dataset)
+    root = config.data_dirs.get(init.dataset)
+    if root is None and spec.needs_root:
+        raise UserError(f"--init {init.path} was pretrained on {init.dataset}; its images are checked for "
+                        f"copies of the evaluated ones before training: give --data-dir {init.dataset}=PATH.")
+    dataset = load_dataset(init.dataset, root, options, config.strict)
+    if dataset.fingerprint != init.fingerprint:
+        raise UserError(f"--init {init.path} was pretrained on {init.dataset} with fingerprint "
+                        f"{init.fingerprint[:12]}, but --data-dir {init.dataset}={root} loads fingerprint "
+                        f"{dataset.fingerprint[:12]} (other files, labels or loader options). Point it at the "
+                        "copy the weights were pretrained on, with the same --dataset-option values.")
+    rows = np.asarray(read_card(Path(init.path))["rows"], dtype=np.int64)
+    if rows_digest(rows) != init.rows_sha256:
+        raise UserError(f"{card_path(Path(init.path))}: its row list does not match its rows_sha256; pretrain again.")
+    return dataset.subset(rows)
+
+
+def audit_pretraining(config: RunConfig, selection: Selection, datasets: Mapping[str, Dataset],
+                      stored: Callable[[Init, Dataset], CrossReport | None]) -> dict[tuple[str, str], CrossReport]:
+    """Scan each ``--init`` file's pretraining rows for exact and near copies of the images of
+    each evaluated data set, by (weights SHA-256, data set name). ``stored`` returns a kept audit
+    of the same weights, data set and search, which is then reused. Data sets the name guard
+    already refuses (the pretraining set itself, or one with the same images) are not scanned.
+    Near pairs leak from the audit's stricter threshold (:func:`block_threshold`: look-alike faces
+    of different people reach the search's own); below it they are suspected copies."""
+    audits: dict[tuple[str, str], CrossReport] = {}
+    inits = {init.sha256: init for init in selection.inits.values()}
+    for init in inits.values():
+        pretraining = None
+        for name, dataset in datasets.items():
+            spec = get_registry().get("dataset", name)
+            if init.dataset in {name, *spec.same_images_as}:
+                continue
+            report = stored(init, dataset)
+            if report is None:
+                if pretraining is None:
+                    pretraining = _pretraining_rows(config, init, config.dataset_options.get(init.dataset))
+                report = scan(dataset, pretraining, config.search)
+                report.blocking = block_threshold(config.search, config.strict_copies)
+            audits[init.sha256, name] = report
+    return audits
+
+
+def pretraining_leaks(selection: Selection, planned: Mapping[tuple[str, int], Planned],
+                      audits: Mapping[tuple[str, str], CrossReport], where: Callable[[Init, str], Path]) -> list[str]:
+    """One line per (``--init`` file, data set) whose pretraining rows hold copies of test images
+    (exact, or near at or above the report's blocking score)."""
+    lines = []
+    for (sha, name), report in audits.items():
+        plans = [part.plan for (dataset, _), part in planned.items() if dataset == name]
+        tested = sum(report.test_copies(plan.test_index(fold)) for plan in plans for fold in range(plan.k))
+        if tested:
+            init = next(i for i in selection.inits.values() if i.sha256 == sha)
+            models = ", ".join(m for m, i in selection.inits.items() if i.sha256 == sha)
+            lines.append(f"check {PRETRAINING_CHECK!r}: {tested} test image(s) of {name} (over all folds) "
+                         f"have an exact or near copy (score >= {report.blocking}) among the {report.n_against} {init.dataset} images "
+                         f"{models} was pretrained on (report: {where(init, name)})")
+    return lines
+
+
 def cross_dataset_leaks(selection: Selection) -> list[str]:
     """Why a selected model's pretraining data holds a selected data set's images, one line each."""
     return [line for model in selection.models for spec in selection.datasets
@@ -125,11 +201,13 @@ HINTS = {
 }
 
 
-def refuse_leaky(reports: list[tuple[LeakageReport, Path]], cross: list[str], allow_leaky: bool) -> None:
-    """Stop before any training when a plan leaks, or a model was pretrained on the images it
-    would be tested on, and leaks were not allowed."""
+def refuse_leaky(reports: list[tuple[LeakageReport, Path]], cross: list[str], allow_leaky: bool,
+                 pretraining: list[str] = ()) -> None:
+    """Stop before any training when a plan leaks, a model was pretrained on the images it would
+    be tested on (declared, or found by the ``--init`` audit: ``pretraining``), and leaks were
+    not allowed."""
     leaky = [(report, path) for report, path in reports if report.leaky]
-    if not (leaky or cross) or allow_leaky:
+    if not (leaky or cross or pretraining) or allow_leaky:
         return
     lines = []
     for report, path in leaky:
@@ -144,6 +222,11 @@ def refuse_leaky(reports: list[tuple[LeakageReport, Path]], cross: list[str], al
                 lines.append(f"  - check {check.name!r} found {check.leaks} {check.details.get('unit', '')}{folds}"
                              + (f" ({HINTS[check.name]})" if check.name in HINTS else ""))
     lines += [f"{line} (its model card's pretrained_on)" for line in cross]
+    lines += list(pretraining)
+    if not leaky:
+        raise UserError("\n".join(lines) + "\nA model tested on images it was pretrained on (or copies of "
+                        "them) is scored on what it has seen. Start it from weights pretrained on another "
+                        "data set, or add --allow-leaky to run anyway: every such result is marked LEAKY.")
     raise UserError(
         "\n".join(lines) + "\nA test image that the model has seen in training (itself, a copy, its "
         "clip or its subject) inflates the score. For an honest number use --protocol subject "
@@ -161,7 +244,7 @@ def expand_jobs(config: RunConfig, selection: Selection, planned: Mapping[tuple[
         Job(model=model.name, recipe_name=config.recipe, recipe=selection.recipes[model.name].for_dataset(name),
             dataset=name, fingerprint=part.dataset.fingerprint, protocol=config.protocol, k=config.folds,
             fold=fold, run_seed=seed, plan_digest=plan_digest(part.plan), pretrained=config.pretrained,
-            compile_mode=config.compile_mode)
+            compile_mode=config.compile_mode, init=selection.inits.get(model.name))
         for seed in config.seeds
         for (name, plan_seed), part in planned.items() if plan_seed == seed
         for fold in range(config.folds)

@@ -26,6 +26,7 @@ from ferbench.factory import load_dataset
 from ferbench.job import Job, plan_digest
 from ferbench.leakage.crossdata import pretraining_overlap
 from ferbench.leakage.report import LeakageReport
+from ferbench.pretraining import with_init
 from ferbench.protocols import FoldPlan
 from ferbench.record import JobResult, new_record
 from ferbench.registry import get_registry
@@ -94,6 +95,15 @@ def _plan(store: RunStore, job: Job) -> tuple[FoldPlan, LeakageReport | None]:
     return plan, store.read_report(plan)
 
 
+def _pretraining_copies(store: RunStore, job: Job, dataset: Dataset, plan: FoldPlan) -> int | None:
+    """How many of the job's test images have a copy in its ``--init`` pretraining rows, by the
+    audit the coordinator kept (None without ``--init``, or where no audit applies)."""
+    if job.init is None:
+        return None
+    report = store.read_pretraining(job.init, job.dataset, dataset.fingerprint)
+    return None if report is None else report.test_copies(plan.test_index(job.fold))
+
+
 def claim_path(store: RunStore, job: Job) -> Path:
     """Where the claim of ``job`` is kept while a process runs it."""
     return store.root / "claims" / f"{job.config_hash}.json"
@@ -132,10 +142,11 @@ def execute(task: Task, on_epoch: EpochCallback | None = None, threads: int | No
             dataset = _load(task)
             plan, report = _plan(store, job)
             registry = get_registry()
-            model = registry.get("model", job.model)
+            model = with_init(registry.get("model", job.model), job.init)
             dataset_spec = registry.get("dataset", job.dataset)
             context = JobContext(model, registry.select("metric", "all"), select_device(task.device), report,
-                                 dataset_spec.best_published, pretraining_overlap(model, dataset_spec))
+                                 dataset_spec.best_published, pretraining_overlap(model, dataset_spec),
+                                 _pretraining_copies(store, job, dataset, plan))
         except Exception as error:  # noqa: BLE001 - committed as a failed job, never lost
             result = JobResult(job, new_record(job, error=f"{type(error).__name__}: {error}\n\n{traceback.format_exc()}"))
         else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import ferbench
-from ferbench.recipes import PAPER
+from ferbench.recipes import PAPER, finetune
 from ferbench.specs import Augment, ModelCard, ModelSpec, Recipe
 
 if TYPE_CHECKING:
@@ -74,7 +74,8 @@ _FUSION_CARD = ModelCard(
 # Channels-last on the CPU, measured (2 cores, one training step repeated, batch 32 / 128):
 # 1.20 / 1.32 × fp32 and 1.35 / 1.52 × bf16 for the image model; the clip model is unmeasured.
 FUSION, FUSION_FRAMES = (
-    ModelSpec(name=name, build=builder, recipes={"default": FUSION_DEFAULT, "paper": PAPER}, input=kind,
+    ModelSpec(name=name, build=builder, recipes={"default": FUSION_DEFAULT, "paper": PAPER,
+                                                  "finetune": finetune(FUSION_DEFAULT)}, input=kind,
               description=description, card=_FUSION_CARD, channels_last=kind == "image")
     for name, builder, kind, description in (
         ("res-bilstm-fusion", build_fusion, "image",

@@ -1,0 +1,70 @@
+"""``ferbench pretrain``: train a model on a data set's official training split (every row where
+there is none) for its recipe's fixed budget, selecting nothing on any other part, and write the
+weights and their card (see :mod:`ferbench.pretraining`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import torch
+from safetensors.torch import save as save_safetensors
+
+from ferbench.data import Dataset
+from ferbench.engine.device import resolve_precision, seed_everything, use_channels_last
+from ferbench.engine.job import _versions, check_output_shape, model_card
+from ferbench.engine.train import EpochCallback, fit
+from ferbench.errors import UserError
+from ferbench.factory import create_model
+from ferbench.pretraining import card_path, rows_digest, training_rows, weights_path
+from ferbench.specs import ModelSpec, Recipe
+from ferbench.store import atomic_write
+
+
+def pretrain(spec: ModelSpec, dataset: Dataset, recipe: Recipe, recipe_name: str, out: Path, *,
+             device: torch.device, seed: int = 0, force: bool = False,
+             on_epoch: EpochCallback | None = None) -> Path:
+    """Train ``spec`` on ``dataset``'s training rows (:func:`ferbench.pretraining.training_rows`)
+    under ``recipe`` (a fixed budget: the last epoch is kept), and write ``OUT/<model>.safetensors``
+    and its card. Returns the weights' path. An existing file is kept unless ``force``."""
+    weights = weights_path(out, spec.name)
+    if weights.exists() and not force:
+        raise UserError(f"{weights} exists; pass --force to replace it, or choose another --out.")
+    if recipe.selection != "last":
+        raise UserError("pretraining trains a fixed budget and keeps the last epoch (it selects on no "
+                        "split); drop --selection best.")
+    if spec.input == "clip" and dataset.sequences is None:
+        raise UserError(f"model {spec.name!r} takes clips and {dataset.name!r} has no sequences; pretrain "
+                        "an image model, or on a data set with sequences.")
+    rows, which = training_rows(dataset)
+    train = dataset.subset(rows)
+    clips = train.clips() if spec.input == "clip" else None
+    height, _, channels = dataset.image_shape
+    image_size = recipe.input_size or height
+    precision = resolve_precision(recipe.precision, device, spec.cpu_bf16)
+    channels_last = use_channels_last(device, spec.channels_last)
+    seed_everything(seed)
+    model = create_model(spec, num_classes=len(dataset.classes), in_chans=channels, image_size=image_size)
+    check_output_shape(model, spec.name, len(dataset.classes))
+    fitted = fit(model, train.images, train.labels, recipe, device=device, precision=precision, seed=seed,
+                 clips=clips, soft_labels=train.soft_labels, on_epoch=on_epoch, channels_last=channels_last)
+    network = fitted.model.model
+    state = {name: tensor.detach().to("cpu", copy=True).contiguous()
+             for name, tensor in network.state_dict().items()}
+    data = save_safetensors(state, metadata={"model": spec.name, "dataset": dataset.name})
+    card = {
+        "model": spec.name, "recipe_name": recipe_name, "recipe": recipe.to_dict(),
+        "dataset": dataset.name, "fingerprint": dataset.fingerprint, "classes": list(dataset.classes),
+        "rows_description": which, "n_rows": int(len(rows)), "rows_sha256": rows_digest(rows),
+        "seed": seed, "epochs": recipe.epochs, "curves": fitted.curves, "normalisation": fitted.normalisation,
+        "in_chans": channels, "image_size": image_size, "device": str(device), "precision": precision,
+        "threads": torch.get_num_threads(), "fit_seconds": round(fitted.seconds, 1),
+        "card": model_card(spec, network, channels, image_size, None if clips is None else clips.length),
+        "versions": _versions(), "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "rows": rows.tolist(),
+    }
+    atomic_write(weights, data)
+    atomic_write(card_path(weights), json.dumps(card, indent=1).encode())
+    return weights
