@@ -96,7 +96,8 @@ class JobRecord:
     ``train_loss``, ``train_accuracy``, ``val_loss``, ``val_accuracy``), ``normalisation``
     (fitted mean/std), ``card`` (the model card at the input used: parameters, FLOPs, ...),
     ``init`` (the card of the weights it started from, ``--init``, and what happened to the head),
-    ``parameters``, ``fit_seconds``, ``predict_seconds``.
+    ``parameters``, ``resumed_after`` (the epoch a killed job's training resumed after, from its
+    checkpoint; None: trained in one go), ``fit_seconds``, ``predict_seconds``.
 
     ``path`` and ``stale`` are not stored: where the record was read from, and whether its fold
     plan was replaced since (``--force``).
@@ -137,6 +138,7 @@ class JobRecord:
     card: dict[str, Any] = field(default_factory=dict)
     init: dict[str, Any] | None = None
     parameters: int | None = None
+    resumed_after: int | None = None
     fit_seconds: float | None = None
     predict_seconds: float | None = None
     schema_version: int = SCHEMA_VERSION

@@ -10,6 +10,8 @@ Layout::
     RUN_DIR/jobs/<model>/<dataset>/<plan>/<recipe>/fold-<i>.npz   test index, labels, probabilities
     RUN_DIR/jobs/<model>/<dataset>/<plan>/<recipe>/fold-<i>.json  config + hash, metrics, curves, ...
 
+    RUN_DIR/checkpoints/<config hash>.pt                  a running job's training state, until it commits
+
 (``<plan>`` is ``<protocol>-k<k>-s<seed>``, so one run directory can hold several protocols
 side by side.) Every file is written under a temporary name in its folder, flushed, synced and
 renamed into place; a job's JSON is written after its predictions and is its commit mark. The

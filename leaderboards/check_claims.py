@@ -34,6 +34,7 @@ from ferbench import stats
 from ferbench.leakage.report import Check, LeakageReport
 from ferbench.protocols import HELD_OUT, PURGED, FoldPlan
 from ferbench.record import JobRecord
+from ferbench.report.collect import row_label
 from ferbench.store import RunStore, load_plans, load_records, read_predictions
 
 BOARDS = Path(__file__).resolve().parent
@@ -164,7 +165,7 @@ class Run:
 
     def jobs(self, model: str, protocol: str) -> list[JobRecord]:
         """The records of ``model`` under ``protocol``, by fold."""
-        found = sorted((r for r in self.records if r.model == model and r.protocol == protocol),
+        found = sorted((r for r in self.records if row_label(r) == model and r.protocol == protocol),
                        key=lambda r: r.fold)
         if not found:
             raise SystemExit(f"{self.folder} has no result of {model} under {protocol}: a claim in "
@@ -173,7 +174,7 @@ class Run:
 
     def models(self, protocol: str) -> list[str]:
         """The models with results under ``protocol``."""
-        return sorted({r.model for r in self.records if r.protocol == protocol})
+        return sorted({row_label(r) for r in self.records if r.protocol == protocol})
 
     def folds(self, model: str, protocol: str, metric: str = "accuracy") -> pd.Series:
         """One metric of every fold."""
@@ -271,7 +272,7 @@ def one(values: Iterable[object], what: str) -> object:
 
 def _one_run_per_fold(board: Run) -> bool:
     """Whether every (model, protocol, fold) has exactly one record, all with seed 0."""
-    keys = [(r.model, r.protocol, r.fold) for r in board.records]
+    keys = [(row_label(r), r.protocol, r.fold) for r in board.records]
     return len(keys) == len(set(keys)) and {r.run_seed for r in board.records} == {0}
 
 

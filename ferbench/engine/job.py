@@ -29,7 +29,7 @@ from torch import nn
 from ferbench.data import Clips, Dataset
 from ferbench.engine.device import resolve_precision, seed_everything, use_channels_last
 from ferbench.engine.predict import predict_proba
-from ferbench.engine.train import EpochCallback, FitResult, ValidationPart, fit
+from ferbench.engine.train import Checkpoint, EpochCallback, FitResult, ValidationPart, fit
 from ferbench.engine.weights import load_init
 from ferbench.pretraining import PRETRAINING_CHECK
 from ferbench.factory import count_flops, count_parameters, create_model
@@ -82,7 +82,7 @@ def model_card(spec: ModelSpec, model: nn.Module, channels: int, image_size: int
 
 
 def _fit_retrying_oom(job: Job, build: Callable[[], nn.Module], train: Callable[..., FitResult],
-                      record: JobRecord) -> FitResult:
+                      record: JobRecord, checkpoint: Path | None = None) -> FitResult:
     """Build the model and ``train(model, recipe=, accumulation=)`` it; once more if out of memory.
 
     The retry frees the failed attempt, rebuilds the model (``build`` seeds it, so it starts
@@ -90,12 +90,13 @@ def _fit_retrying_oom(job: Job, build: Callable[[], nn.Module], train: Callable[
     ``ceil(batch_size / half)`` steps per optimiser step: the effective batch is the same for an
     even batch size, a little larger for an odd one. ``record.oom_retry`` records the retry.
     The job's recipe (its config) stays the requested one. A second out-of-memory error, or
-    one at a batch size of 1, propagates.
+    one at a batch size of 1, propagates. With ``checkpoint`` (a file) each attempt keeps its
+    training state there after epochs and resumes from it (see :class:`Checkpoint`).
     """
     model = build()
     record.parameters = count_parameters(model)
     try:
-        return train(model, recipe=job.recipe, accumulation=1)
+        return train(model, recipe=job.recipe, accumulation=1, checkpoint=_checkpoint(job, checkpoint, 1))
     except torch.OutOfMemoryError as error:
         if job.recipe.batch_size < 2:
             raise
@@ -109,7 +110,19 @@ def _fit_retrying_oom(job: Job, build: Callable[[], nn.Module], train: Callable[
     accumulation = math.ceil(job.recipe.batch_size / half)
     record.oom_retry = {"error": message, "batch_size": half, "accumulation": accumulation,
                         "effective_batch_size": half * accumulation}
-    return train(build(), recipe=job.recipe.with_overrides(batch_size=half), accumulation=accumulation)
+    return train(build(), recipe=job.recipe.with_overrides(batch_size=half), accumulation=accumulation,
+                 checkpoint=_checkpoint(job, checkpoint, accumulation))
+
+
+#: Seconds between a job's checkpoints (written after the first epoch that ends this long after
+#: the last one): at most this much training is redone after a kill.
+CHECKPOINT_EVERY = 60.0
+
+
+def _checkpoint(job: Job, path: Path | None, accumulation: int) -> Checkpoint | None:
+    """The checkpoint of one attempt at ``job`` (its configuration and gradient accumulation)."""
+    return None if path is None else Checkpoint(path, f"{job.config_hash}/accumulation={accumulation}",
+                                                CHECKPOINT_EVERY)
 
 
 def check_output_shape(model: nn.Module, name: str, num_classes: int) -> None:
@@ -185,7 +198,8 @@ def _started(job: Job, plan: FoldPlan, dataset: Dataset, context: JobContext) ->
 
 
 def _train(job: Job, dataset: Dataset, plan: FoldPlan, context: JobContext, record: JobRecord,
-           on_epoch: EpochCallback | None) -> tuple[FitResult, np.ndarray, Clips | None]:
+           on_epoch: EpochCallback | None, checkpoint: Path | None = None
+           ) -> tuple[FitResult, np.ndarray, Clips | None]:
     """Fit the model on the fold's training part (minus its validation part, with
     ``selection=best``); returns the fit, the data set rows it was handed, and a clip model's
     training clips."""
@@ -219,7 +233,8 @@ def _train(job: Job, dataset: Dataset, plan: FoldPlan, context: JobContext, reco
         soft_labels=train.soft_labels, device=context.device, precision=record.precision, seed=job.seed,
         on_epoch=on_epoch, compile_mode=job.compile_mode, channels_last=record.channels_last,
         validation=validation,
-    ), record)
+    ), record, checkpoint)
+    record.resumed_after = fitted.resumed_after
     record.card = model_card(spec, fitted.model.model, channels, image_size,
                              None if train_clips is None else train_clips.length)
     if split is not None:
@@ -232,16 +247,17 @@ def _train(job: Job, dataset: Dataset, plan: FoldPlan, context: JobContext, reco
 
 
 def run_job(job: Job, dataset: Dataset, plan: FoldPlan, context: JobContext,
-            on_epoch: EpochCallback | None = None) -> JobResult:
+            on_epoch: EpochCallback | None = None, checkpoint: Path | None = None) -> JobResult:
     """Fit on the fold's training part, check what was fitted, predict the test part, score it.
 
     A fit that runs out of memory is retried once from the same initial weights at half the
     batch size with gradient accumulation (see ``_fit_retrying_oom``). An exception inside the
     job becomes a ``failed`` record carrying the error, so one bad job never loses the others.
+    ``checkpoint``: a file where training keeps its state, so a killed job resumes mid-fit.
     """
     record = _started(job, plan, dataset, context)
     try:
-        fitted, train_rows, train_clips = _train(job, dataset, plan, context, record, on_epoch)
+        fitted, train_rows, train_clips = _train(job, dataset, plan, context, record, on_epoch, checkpoint)
         test_index = plan.test_index(job.fold)
         record.fitted = fitted_rows(fitted.fitted, train_rows, test_index)
         if any(statistic.test_rows for statistic in record.fitted):

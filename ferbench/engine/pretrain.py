@@ -15,9 +15,10 @@ from safetensors.torch import save as save_safetensors
 from ferbench.data import Dataset
 from ferbench.engine.device import resolve_precision, seed_everything, use_channels_last
 from ferbench.engine.job import _versions, check_output_shape, model_card
-from ferbench.engine.train import EpochCallback, fit
+from ferbench.engine.train import Checkpoint, EpochCallback, fit
 from ferbench.errors import UserError
 from ferbench.factory import create_model
+from ferbench.job import config_hash
 from ferbench.pretraining import card_path, rows_digest, training_rows, weights_path
 from ferbench.specs import ModelSpec, Recipe
 from ferbench.store import atomic_write
@@ -28,7 +29,8 @@ def pretrain(spec: ModelSpec, dataset: Dataset, recipe: Recipe, recipe_name: str
              on_epoch: EpochCallback | None = None) -> Path:
     """Train ``spec`` on ``dataset``'s training rows (:func:`ferbench.pretraining.training_rows`)
     under ``recipe`` (a fixed budget: the last epoch is kept), and write ``OUT/<model>.safetensors``
-    and its card. Returns the weights' path. An existing file is kept unless ``force``."""
+    and its card. Returns the weights' path. An existing file is kept unless ``force``. Training
+    keeps its state beside the weights between epochs, so the same command run again after a kill resumes."""
     weights = weights_path(out, spec.name)
     if weights.exists() and not force:
         raise UserError(f"{weights} exists; pass --force to replace it, or choose another --out.")
@@ -48,8 +50,11 @@ def pretrain(spec: ModelSpec, dataset: Dataset, recipe: Recipe, recipe_name: str
     seed_everything(seed)
     model = create_model(spec, num_classes=len(dataset.classes), in_chans=channels, image_size=image_size)
     check_output_shape(model, spec.name, len(dataset.classes))
+    checkpoint = Checkpoint(weights.with_name(f".{weights.stem}.checkpoint.pt"), config_hash(
+        {"model": spec.name, "recipe": recipe.to_dict(), "fingerprint": dataset.fingerprint, "seed": seed}))
     fitted = fit(model, train.images, train.labels, recipe, device=device, precision=precision, seed=seed,
-                 clips=clips, soft_labels=train.soft_labels, on_epoch=on_epoch, channels_last=channels_last)
+                 clips=clips, soft_labels=train.soft_labels, on_epoch=on_epoch, channels_last=channels_last,
+                 checkpoint=checkpoint)
     network = fitted.model.model
     state = {name: tensor.detach().to("cpu", copy=True).contiguous()
              for name, tensor in network.state_dict().items()}
@@ -58,7 +63,7 @@ def pretrain(spec: ModelSpec, dataset: Dataset, recipe: Recipe, recipe_name: str
         "model": spec.name, "recipe_name": recipe_name, "recipe": recipe.to_dict(),
         "dataset": dataset.name, "fingerprint": dataset.fingerprint, "classes": list(dataset.classes),
         "rows_description": which, "n_rows": int(len(rows)), "rows_sha256": rows_digest(rows),
-        "seed": seed, "epochs": recipe.epochs, "curves": fitted.curves, "normalisation": fitted.normalisation,
+        "seed": seed, "epochs": recipe.epochs, "resumed_after": fitted.resumed_after, "curves": fitted.curves, "normalisation": fitted.normalisation,
         "in_chans": channels, "image_size": image_size, "device": str(device), "precision": precision,
         "threads": torch.get_num_threads(), "fit_seconds": round(fitted.seconds, 1),
         "card": model_card(spec, network, channels, image_size, None if clips is None else clips.length),
@@ -67,4 +72,5 @@ def pretrain(spec: ModelSpec, dataset: Dataset, recipe: Recipe, recipe_name: str
     }
     atomic_write(weights, data)
     atomic_write(card_path(weights), json.dumps(card, indent=1).encode())
+    checkpoint.path.unlink(missing_ok=True)
     return weights

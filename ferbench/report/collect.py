@@ -132,8 +132,9 @@ class Board:
         return float(np.mean(ratios)) if ratios else 1 / (self.plan.k - 1)
 
 
-def _label(record: JobRecord) -> str:
-    """The row name of a record's model: ``timm/resnet18 ← ferplus (finetune)``."""
+def row_label(record: JobRecord) -> str:
+    """The row a record's result takes on a board: its model, starting point and recipe
+    (``timm/resnet18 ← ferplus (finetune)``; the default recipe is not named)."""
     return record.label if record.recipe_name == "default" else f"{record.label} ({record.recipe_name})"
 
 
@@ -218,7 +219,7 @@ def collect(run_dirs: Sequence[str | Path]) -> list[Board]:
         for record in load_records(run_dir):
             if record.stale:
                 continue
-            where = (record.plan_key, _label(record), record.fold)
+            where = (record.plan_key, row_label(record), record.fold)
             previous = chosen.get(where)
             if previous is None or (not previous.ok and record.ok):
                 chosen[where] = record

@@ -104,6 +104,11 @@ def _pretraining_copies(store: RunStore, job: Job, dataset: Dataset, plan: FoldP
     return None if report is None else report.test_copies(plan.test_index(job.fold))
 
 
+def checkpoint_path(store: RunStore, job: Job) -> Path:
+    """Where ``job``'s training keeps its state between epochs, until its result is committed."""
+    return store.root / "checkpoints" / f"{job.config_hash}.pt"
+
+
 def claim_path(store: RunStore, job: Job) -> Path:
     """Where the claim of ``job`` is kept while a process runs it."""
     return store.root / "claims" / f"{job.config_hash}.json"
@@ -150,8 +155,9 @@ def execute(task: Task, on_epoch: EpochCallback | None = None, threads: int | No
         except Exception as error:  # noqa: BLE001 - committed as a failed job, never lost
             result = JobResult(job, new_record(job, error=f"{type(error).__name__}: {error}\n\n{traceback.format_exc()}"))
         else:
-            result = run_job(job, dataset, plan, context, on_epoch)
+            result = run_job(job, dataset, plan, context, on_epoch, checkpoint_path(store, job))
         store.commit(result)
+        checkpoint_path(store, job).unlink(missing_ok=True)
     finally:
         claim.unlink(missing_ok=True)
     record = result.record
