@@ -145,6 +145,22 @@ def test_a_copy_of_a_test_image_in_the_pretraining_rows_makes_the_run_leaky(cli,
     assert by_fold[plan_fold].leaky and by_fold[plan_fold].leakage["copies in pretraining data"] == "leak"
     assert "copies in pretraining data" in by_fold[plan_fold].cross_dataset
 
+    # Pretrained again without the images that copy the evaluated set: nothing leaks.
+    status, _, stderr = cli("pretrain", "--model", "smallcnn", "--dataset", "imagefolder", "--data-dir",
+                            f"imagefolder={folder}", "--epochs", "1", "--exclude-copies-of", "synthetic",
+                            "--out", tmp_path / "purged")
+    assert status == 0, stderr
+    card = json.loads((tmp_path / "purged" / "smallcnn.json").read_text())
+    left_out = card["excluded"][0]
+    before = json.loads(weights.with_suffix(".json").read_text())["n_rows"]
+    assert left_out["dataset"] == "synthetic" and left_out["exact"] == 1
+    assert card["n_rows"] == before - len(left_out["rows"]) and "with a copy in synthetic" in card["rows_description"]
+    status, _, stderr = cli("run", "--models", "smallcnn", "--folds", "2", "--epochs", "1", "--init",
+                            tmp_path / "purged" / "smallcnn.safetensors", "--data-dir", f"imagefolder={folder}",
+                            "--out", tmp_path / "clean")
+    assert status == 0, stderr
+    assert not any(r.leaky for r in load_records(tmp_path / "clean"))
+
 
 def test_pretrained_on_the_evaluated_data_set_is_refused(cli, tmp_path):
     status, _, stderr = cli("pretrain", "--model", "smallcnn", "--dataset", "synthetic", "--epochs", "1",

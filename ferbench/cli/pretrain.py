@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ferbench.cli.console import console, say
 from ferbench.cli.options import add_data_arguments, add_recipe_arguments, data_arguments
+from ferbench.errors import UserError
 from ferbench.factory import load_dataset, with_face_crop
 from ferbench.registry import get_registry
 
@@ -35,6 +36,10 @@ def add_parser(commands) -> None:
     parser.add_argument("--recipe", default="default", help="the model's training recipe (default: default)")
     add_data_arguments(parser)
     add_recipe_arguments(parser, "recipe overrides (default: the recipe's)")
+    parser.add_argument("--exclude-copies-of", action="append", default=[], metavar="DATASET",
+                        help="leave out every training image with an exact or near copy (look-alikes "
+                        "included) of an image of DATASET, the data set the weights will be evaluated "
+                        "on (repeatable; give its --data-dir); the card lists what was left out")
     parser.add_argument("--seed", type=int, default=0, help="training seed (default: 0)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:N")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
@@ -63,12 +68,20 @@ def command(args: argparse.Namespace) -> int:
     dataset = load_dataset(args.dataset, data_dirs.get(args.dataset),
                            with_face_crop(args.dataset, dataset_options.get(args.dataset), args.face_crop),
                            args.strict)
+    exclude = []
+    for name in args.exclude_copies_of:
+        registry.get("dataset", name)
+        if name == args.dataset:
+            raise UserError(f"--exclude-copies-of {name} names the data set being pretrained on; name the one "
+                            "the weights will be evaluated on.")
+        exclude.append(load_dataset(name, data_dirs.get(name), dataset_options.get(name), args.strict))
     out = console()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=out) as progress:
         task = progress.add_task(f"pretrain {spec.name} on {dataset.name}", total=recipe.epochs)
         weights = pretrain(spec, dataset, recipe, args.recipe, args.out, device=device, seed=args.seed,
-                           force=args.force, on_epoch=lambda epoch, _epochs, _loss: progress.update(task, completed=epoch))
+                           force=args.force, exclude=exclude,
+                           on_epoch=lambda epoch, _epochs, _loss: progress.update(task, completed=epoch))
     say(out, "weights: {} (card beside it); start a run from them with `ferbench run --init {}`",
         weights, weights)
     return 0
