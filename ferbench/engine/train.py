@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -125,7 +126,8 @@ class Checkpoint:
     def save(self, state: dict) -> None:
         """Write ``state`` under a temporary name, then rename it into place."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        # Named as the run directory's other temporaries, which a later run removes if this process dies.
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
         torch.save({**state, "tag": self.tag}, tmp)
         os.replace(tmp, self.path)
 

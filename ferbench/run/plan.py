@@ -147,8 +147,9 @@ def audit_pretraining(config: RunConfig, selection: Selection, datasets: Mapping
                       stored: Callable[[Init, Dataset], CrossReport | None]) -> dict[tuple[str, str], CrossReport]:
     """Scan each ``--init`` file's pretraining rows for exact and near copies of the images of
     each evaluated data set, by (weights SHA-256, data set name). ``stored`` returns a kept audit
-    of the same weights, data set and search, which is then reused. Data sets the name guard
-    already refuses (the pretraining set itself, or one with the same images) are not scanned.
+    of the same weights, data set and search, which is then reused (its blocking score set anew).
+    Data sets the name guard already refuses (the pretraining set itself, or one with the same
+    images) are not scanned.
     Near pairs leak from the audit's stricter threshold (:func:`block_threshold`: look-alike faces
     of different people reach the search's own); below it they are suspected copies."""
     audits: dict[tuple[str, str], CrossReport] = {}
@@ -164,7 +165,7 @@ def audit_pretraining(config: RunConfig, selection: Selection, datasets: Mapping
                 if pretraining is None:
                     pretraining = _pretraining_rows(config, init, config.dataset_options.get(init.dataset))
                 report = scan(dataset, pretraining, config.search)
-                report.blocking = block_threshold(config.search, config.strict_copies)
+            report.blocking = block_threshold(config.search, config.strict_copies)
             audits[init.sha256, name] = report
     return audits
 
@@ -180,9 +181,9 @@ def pretraining_leaks(selection: Selection, planned: Mapping[tuple[str, int], Pl
         if tested:
             init = next(i for i in selection.inits.values() if i.sha256 == sha)
             models = ", ".join(m for m, i in selection.inits.items() if i.sha256 == sha)
-            lines.append(f"check {PRETRAINING_CHECK!r}: {tested} test image(s) of {name} (over all folds) "
-                         f"have an exact or near copy (score >= {report.blocking}) among the {report.n_against} {init.dataset} images "
-                         f"{models} was pretrained on (report: {where(init, name)})")
+            lines.append(f"check {PRETRAINING_CHECK!r}: {tested} test image(s) of {name} (over all folds) have an "
+                         f"exact or near copy (score >= {report.blocking}) among the {report.n_against} "
+                         f"{init.dataset} images {models} was pretrained on (report: {where(init, name)})")
     return lines
 
 
