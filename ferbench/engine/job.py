@@ -56,7 +56,8 @@ def _commit() -> str:
     return commit + ("+dirty" if dirty else "")
 
 
-def _versions() -> dict[str, str]:
+def software_versions() -> dict[str, str]:
+    """Python, ferbench (version and commit), torch, NumPy and scikit-learn versions, as records store them."""
     found = {"python": platform.python_version(), "ferbench_commit": _commit()}
     for package in ("ferbench", "torch", "numpy", "scikit-learn"):
         try:
@@ -191,7 +192,7 @@ def _started(job: Job, plan: FoldPlan, dataset: Dataset, context: JobContext) ->
         selection="fixed budget: last epoch",
         classes=list(dataset.classes),
         metric_info={spec.name: metric_info(spec) for spec in context.metrics},
-        versions=_versions(),
+        versions=software_versions(),
         sanity_band=None if context.published is None else dataclasses.asdict(context.published),
         face_crop=dataset.face_crop,
     )

@@ -16,7 +16,7 @@ from safetensors.torch import save as save_safetensors
 
 from ferbench.data import Dataset
 from ferbench.engine.device import resolve_precision, seed_everything, use_channels_last
-from ferbench.engine.job import _versions, check_output_shape, model_card
+from ferbench.engine.job import check_output_shape, model_card, software_versions
 from ferbench.engine.train import Checkpoint, EpochCallback, fit
 from ferbench.errors import UserError
 from ferbench.factory import create_model
@@ -85,7 +85,7 @@ def pretrain(spec: ModelSpec, dataset: Dataset, recipe: Recipe, recipe_name: str
         "in_chans": channels, "image_size": image_size, "device": str(device), "precision": precision,
         "threads": torch.get_num_threads(), "fit_seconds": round(fitted.seconds, 1),
         "card": model_card(spec, network, channels, image_size, None if clips is None else clips.length),
-        "versions": _versions(), "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "versions": software_versions(), "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "rows": rows.tolist(),
     }
     atomic_write(weights, data)
