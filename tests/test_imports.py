@@ -132,15 +132,19 @@ def test_ferbench_has_no_import_cycle():
     assert not found, "import cycles in ferbench/:\n" + "\n".join(found)
 
 
-def test_similarity_loads_without_torch():
-    """The search settings (read by the CLI, stored with runs) load without torch. The package's
-    own ``__init__`` is bypassed: it loads the training engine."""
+def test_the_near_duplicate_search_runs_without_torch():
+    """The search settings (read by the CLI, stored with runs) load, and a search runs, without
+    torch (a second of start-up for ``ferbench leakage``). The package's own ``__init__`` is
+    bypassed: it loads the training engine."""
     code = (
         "import sys, types\n"
+        "import numpy as np\n"
         f"package = types.ModuleType('ferbench'); package.__path__ = [{str(ROOT)!r}]\n"
         "sys.modules['ferbench'] = package\n"
         "import ferbench.similarity\n"
         "ferbench.similarity.DuplicateSearch().to_dict()\n"
+        "images = np.random.default_rng(0).integers(0, 256, (40, 48, 48, 1), dtype=np.uint8)\n"
+        "ferbench.similarity.copy_pairs(np.concatenate([images, images[:3, :, ::-1]]), ferbench.similarity.DuplicateSearch())\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch')[:5])\n"
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -374,9 +374,17 @@ def test_pairs_csv_lists_every_pair_with_its_kind_and_defuses_formulas(tmp_path)
 
 
 def test_leakage_command_writes_all_pairs_and_takes_the_strict_and_selection_flags(cli, tmp_path):
-    status, out, _ = cli("leakage", "--dataset", "synthetic", "--folds", "3", "--strict-copies",
-                         "--selection", "best", "--pairs", tmp_path / "pairs.csv")
-    rows = (tmp_path / "pairs.csv").read_text().splitlines()
-    assert status == 0 and rows[0].startswith("first,second,score,kind,crosses_fold")
-    assert len(rows) > 1 and all(",False," in row for row in rows[1:])  # within subjects: no pair crosses
+    args = ("leakage", "--dataset", "synthetic", "--folds", "3", "--selection", "best")
+    status, out, _ = cli(*args, "--pairs", tmp_path / "pairs.csv")
+    rows = [line.split(",") for line in (tmp_path / "pairs.csv").read_text().splitlines()]
+    assert rows[0][:5] == ["first", "second", "score", "kind", "crosses_fold"]
     assert f"wrote {len(rows) - 1} copy pair(s)" in " ".join(out.split())
+    # The drawn set holds look-alikes of different subjects just above the threshold: pairs across
+    # subjects are the only ones that cross a fold, suspected copies that do not block the run ...
+    across = [row for row in rows[1:] if row[-1] == "False"]
+    assert len(rows) > 1 and all(row[4] == "False" for row in rows[1:] if row[-1] == "True")
+    assert all(row[4] == "True" and float(row[2]) < 0.96 for row in across)
+    assert status == 0
+    # ... until --strict-copies makes each of them a leak
+    strict, _, _ = cli(*args, "--strict-copies")
+    assert strict == (3 if across else 0)
