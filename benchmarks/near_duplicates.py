@@ -1,6 +1,7 @@
 """Near-duplicate search: recall of planted copies, false alarms, and speed against imagehash.
 
     python benchmarks/near_duplicates.py [--data ../shared/data] [--planted 300] [--no-imagehash]
+        [--baseline OLD_SIMILARITY.py] [--end-to-end 2240]
 
 1. **Planted copies.** ``--planted`` images of each data set get one copy of each kind of
    ``ferbench.leakage.planted`` (``KINDS``, then the ``HELD_BACK`` kinds not used for tuning)
@@ -13,16 +14,26 @@
    against imagehash's per-image pHash (plain and mirrored) with all pairs within Hamming
    distance 8 found by a blocked numpy popcount, once each to warm up, then interleaved for
    ``--rounds`` rounds (measure.py). Prints the median time ratio with its range and how far the
-   two pair sets agree.
+   two pair sets agree. ``--baseline FILE`` adds an earlier version of ``ferbench/similarity.py``
+   (e.g. ``git show c0cb832:ferbench/similarity.py > /tmp/before.py``) to the same rounds.
+4. **End to end.** ``--end-to-end N`` FER+ images written as PNGs in an image folder: the wall
+   time of ``ferbench leakage --dataset imagefolder --protocol image`` (a fresh process: start-up,
+   loading, the search and the audit) against a fresh process that reads the same files and finds
+   the pHash pairs, interleaved.
 
-Needs ``pip install imagehash`` for part 3 (``--no-imagehash`` skips it).
+Needs ``pip install imagehash`` for parts 3 and 4 (``--no-imagehash`` skips them).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import subprocess
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 from PIL import Image
@@ -83,18 +94,33 @@ def phash_pairs(images: np.ndarray) -> set:
     return _popcount_pairs(_phash_bits(images), _phash_bits(np.ascontiguousarray(images[:, :, ::-1])), 8)
 
 
-def speed(images: np.ndarray, rounds: int) -> None:
-    """ferbench's search against imagehash pHash + numpy popcount on the same images, interleaved."""
+def _module(path: Path) -> ModuleType:
+    """An earlier version of the search, loaded from its source file under its own name."""
+    spec = importlib.util.spec_from_file_location("baseline_similarity", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(module)
+    return module
+
+
+def speed(images: np.ndarray, rounds: int, baseline: Path | None = None) -> None:
+    """ferbench's search against imagehash pHash + numpy popcount on the same images (and an
+    earlier version of the search, if given), interleaved."""
     found: dict[str, set] = {}
 
-    def ours() -> None:
-        pairs = near_pairs(images[..., None])
-        found["ferbench"] = set(zip(pairs.first.tolist(), pairs.second.tolist()))
+    def search(name: str, find: Callable[[np.ndarray], Pairs]) -> Callable[[], None]:
+        def run() -> None:
+            pairs = find(images[..., None])
+            found[name] = set(zip(pairs.first.tolist(), pairs.second.tolist()))
+        return run
 
     def theirs() -> None:
         found["pHash"] = phash_pairs(images)
 
-    times = compare({"ferbench": ours, "pHash": theirs}, rounds=rounds)
+    workloads = {"ferbench": search("ferbench", near_pairs), "pHash": theirs}
+    if baseline is not None:
+        workloads["before"] = search("before", _module(baseline).near_pairs)
+    times = compare(workloads, rounds=rounds)
     mine, other = found["ferbench"], found["pHash"]
     both = len(mine & other)
     print(f"all pairs of {len(images)} images, {rounds} interleaved rounds: ferbench "
@@ -103,6 +129,37 @@ def speed(images: np.ndarray, rounds: int) -> None:
     print(f"  time ratio pHash / ferbench: {describe(times.ratio('pHash', 'ferbench'))}")
     print(f"  agreement: {both} pairs in both; {both / max(len(other), 1):.1%} of pHash's pairs "
           f"found by ferbench, {both / max(len(mine), 1):.1%} of ferbench's found by pHash")
+    if baseline is not None:
+        print(f"  {baseline.name}: {describe_value(times.time('before'), 's', 1)} ({len(found['before'])} pairs); "
+              f"time ratio before / ferbench: {describe(times.ratio('before', 'ferbench'))}")
+
+
+def end_to_end(images: np.ndarray, rounds: int) -> None:
+    """Wall time of ``ferbench leakage`` on ``images`` written as an image folder, against a
+    fresh process that reads the same files and finds the pHash pairs."""
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        for i, image in enumerate(images):
+            (root / f"class{i % 4}").mkdir(exist_ok=True)
+            Image.fromarray(image).save(root / f"class{i % 4}" / f"{i:05d}.png")
+        ours = [sys.executable, "-m", "ferbench", "leakage", "--dataset", "imagefolder",
+                "--data-dir", f"imagefolder={root}", "--dataset-option", f"imagefolder.image_size={images.shape[1]}",
+                "--protocol", "image", "--json", str(root / "report.json")]
+        theirs = [sys.executable, "-c", (
+            "import sys, glob, numpy as np; from PIL import Image\n"
+            f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+            "from near_duplicates import phash_pairs\n"
+            f"files = sorted(glob.glob({str(root)!r} + '/*/*.png'))\n"
+            "print(len(phash_pairs(np.stack([np.asarray(Image.open(f).convert('L')) for f in files]))))")]
+
+        def command(argv: list[str]) -> Callable[[], None]:
+            return lambda: subprocess.run(argv, capture_output=True, check=False)
+
+        times = compare({"ferbench leakage": command(ours), "pHash": command(theirs)}, rounds=rounds)
+        print(f"end to end on {len(images)} images in an image folder, {rounds} interleaved rounds: "
+              f"`ferbench leakage --protocol image` {describe_value(times.time('ferbench leakage'), 's')}, "
+              f"reading the files + pHash pairs {describe_value(times.time('pHash'), 's')}; "
+              f"ratio ferbench / pHash {describe(times.ratio('ferbench leakage', 'pHash'))}")
 
 
 def main() -> None:
@@ -112,6 +169,9 @@ def main() -> None:
     parser.add_argument("--no-imagehash", action="store_true")
     parser.add_argument("--speed-images", type=int, help="time the search on the first N FER+ images (default: all)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the speed part (default: 3)")
+    parser.add_argument("--baseline", type=Path, help="an earlier ferbench/similarity.py to time in the same rounds")
+    parser.add_argument("--end-to-end", type=int, default=2240, metavar="N",
+                        help="time `ferbench leakage` end to end on N FER+ images (default 2240; 0 skips)")
     args = parser.parse_args()
     print(f"defaults: {DuplicateSearch().to_dict()}")
     sets = [("synthetic", None)]
@@ -139,7 +199,10 @@ def main() -> None:
                 wrong = int((dataset.subjects[first] != dataset.subjects[second]).sum())
                 print(f"{name}: pHash {wrong} false alarms among the same pairs")
         if name == "ferplus" and not args.no_imagehash:
-            speed(grey[:args.speed_images], args.rounds)
+            speed(grey[:args.speed_images], args.rounds, args.baseline)
+            if args.end_to_end:
+                chosen = np.random.default_rng(0).choice(len(grey), min(args.end_to_end, len(grey)), replace=False)
+                end_to_end(grey[np.sort(chosen)], args.rounds)
 
 
 if __name__ == "__main__":

@@ -439,9 +439,12 @@ def _shared_axes(thumbs: np.ndarray, search: DuplicateSearch) -> np.ndarray:
     k = min(search.shared_components, len(centres) - 1, centres.shape[1])
     if k < 1:
         return centres[:0]
+    from scipy.linalg import eigh
+
     gram = centres.T.astype(np.float64) @ centres
-    _, vectors = np.linalg.eigh(gram)
-    axes = vectors[:, ::-1][:, :k].T.astype(np.float32)
+    # Only the k leading eigenvectors (LAPACK's syevr): 0.05 s against 0.5-3 s for all 784.
+    _, vectors = eigh(gram, subset_by_index=[len(gram) - k, len(gram) - 1], driver="evr")
+    axes = vectors[:, ::-1].T.astype(np.float32)
     return axes - axes.mean(1, keepdims=True)
 
 
