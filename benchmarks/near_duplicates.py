@@ -139,9 +139,10 @@ def end_to_end(images: np.ndarray, rounds: int) -> None:
     fresh process that reads the same files and finds the pHash pairs."""
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
+        classes = ("neutral", "happiness", "sadness", "anger")
         for i, image in enumerate(images):
-            (root / f"class{i % 4}").mkdir(exist_ok=True)
-            Image.fromarray(image).save(root / f"class{i % 4}" / f"{i:05d}.png")
+            (root / classes[i % 4]).mkdir(exist_ok=True)
+            Image.fromarray(image).save(root / classes[i % 4] / f"{i:05d}.png")
         ours = [sys.executable, "-m", "ferbench", "leakage", "--dataset", "imagefolder",
                 "--data-dir", f"imagefolder={root}", "--dataset-option", f"imagefolder.image_size={images.shape[1]}",
                 "--protocol", "image", "--json", str(root / "report.json")]
@@ -153,7 +154,11 @@ def end_to_end(images: np.ndarray, rounds: int) -> None:
             "print(len(phash_pairs(np.stack([np.asarray(Image.open(f).convert('L')) for f in files]))))")]
 
         def command(argv: list[str]) -> Callable[[], None]:
-            return lambda: subprocess.run(argv, capture_output=True, check=False)
+            def run() -> None:
+                done = subprocess.run(argv, capture_output=True, text=True, check=False)
+                if done.returncode not in (0, 3):  # 3: leakage found, as expected of FER+ images
+                    raise SystemExit(f"{' '.join(argv[:4])} failed:\n{done.stderr}")
+            return run
 
         times = compare({"ferbench leakage": command(ours), "pHash": command(theirs)}, rounds=rounds)
         print(f"end to end on {len(images)} images in an image folder, {rounds} interleaved rounds: "
