@@ -29,7 +29,9 @@ stages, both on the image without a margin, where filled borders lie:
 
 Everything is numpy and scipy (no torch: ``ferbench leakage`` starts without it). Resizing,
 blurring, window sums and the inverse transforms at the searched shifts are matrix products,
-each checked against the library operation it stands for in ``tests/test_similarity.py``.
+each checked against the library operation it stands for in ``tests/test_similarity.py``. The
+products and FFTs use the processors not already busy; the summation order, and so the last
+digits of a score, can differ with their number (on FER+: one pair in 8,429 at the threshold).
 
 How it was chosen (verification scores of planted copies of 60-80 images each of CK+48, FER+ and
 the synthetic set, against the 6,000 highest-scoring cross-subject candidate pairs of three
@@ -49,10 +51,11 @@ and background, and plain CK+48; see ``benchmarks/lookalikes.py``). Highest look
   75-89 % above 0.89).
 - 8 shared axes kept at 0.3 of their weight, 36-px thumbnails, ±4 px (chosen): 0.851 / 0.937 /
   0.867, and no pair of different synthetic subjects above 0.93, hence the threshold 0.93.
-  Costs: the 8 axes (one eigen-decomposition of at most 4,096 thumbnails) and 8 extra inverse
-  FFTs per image and warp, and 36-px instead of 32-px thumbnails. All 31,408 FER+ images take
-  24-28 s on two idle cores against 15-16 s for the earlier full-frame search in the same run;
-  the shift search's inverse FFTs are 9.7 s of it.
+  Costs: the 8 axes (the leading eigenvectors of at most 4,096 thumbnails' Gram matrix) and
+  each window's projection on them (one matrix product for all images and shifts), and 36-px
+  instead of 32-px thumbnails. Written with torch and full inverse FFTs, this search took
+  24-28 s for all 31,408 FER+ images on two idle cores against 15-16 s for the earlier
+  full-frame search; written as below it takes less than the earlier one (figures in the README).
 
 The candidate stage uses Fourier magnitudes because an 8² pixel thumbnail keeps a diagonally
 2-px shifted CK+48 face among its candidates only 12-60 % of the time (CK+48 faces are aligned
