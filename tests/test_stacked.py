@@ -175,3 +175,22 @@ def test_model_it_cannot_stack_falls_back_with_a_warning() -> None:
     for got, want in zip(results, expected):
         assert got.stacked == 1
         assert got.curves == want.curves  # fit itself ran: bit-identical
+
+
+class ReadsAValue(Tiny):
+    """A forward pass vmap cannot batch (it reads a value out of a tensor)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x) * (1.0 if x.max().item() >= 0 else 0.0)
+
+
+def test_a_first_step_vmap_cannot_run_falls_back_from_the_initial_weights() -> None:
+    parts = _parts()
+    models = _models(ReadsAValue)
+    recipe = RECIPE.with_overrides(epochs=1)
+    expected = _unstacked(models, parts, recipe)
+    with pytest.warns(StackingFallback, match="the first stacked step failed"):
+        results = fit_stacked(models, parts, recipe, device=CPU, precision="fp32", seeds=SEEDS)
+    for got, want in zip(results, expected):
+        assert got.stacked == 1
+        assert got.curves == want.curves
