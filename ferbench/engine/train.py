@@ -85,6 +85,8 @@ class FitResult:
     ``fitted`` maps each statistic fitted on data to the positions, among the images ``fit``
     was handed, that it was computed from (the audit checks them against the test part).
     ``resumed_after``: the epoch a :class:`Checkpoint` resumed the fit after (None: from the start).
+    ``stacked``: how many folds were trained together, this one included (1: alone; see
+    ``ferbench.engine.stacked``); ``seconds`` is then the stacked fit's time shared out evenly.
     """
 
     model: Preprocessed
@@ -95,6 +97,7 @@ class FitResult:
     epochs_run: int = 0
     fitted: dict[str, np.ndarray] = field(default_factory=dict)
     resumed_after: int | None = None
+    stacked: int = 1
 
 
 @dataclass(frozen=True)
