@@ -121,11 +121,16 @@ class RunStore:
                                              hashlib.sha256(data).hexdigest())
         atomic_write(json_path, record.to_json().encode())
 
+    def read_plan(self, key: str) -> FoldPlan | None:
+        """The fold plan saved under ``key``, if any."""
+        path = self.root / "folds" / f"{key}.json"
+        return FoldPlan.from_json(path.read_text()) if path.exists() else None
+
     def save_plan(self, plan: FoldPlan, force: bool = False) -> None:
         """Save a fold plan; an existing plan of the same key must be identical unless ``force``."""
         path = self.root / "folds" / f"{plan.key}.json"
-        if path.exists() and not force:
-            stored = FoldPlan.from_json(path.read_text())
+        stored = None if force else self.read_plan(plan.key)
+        if stored is not None:
             if stored.fingerprint != plan.fingerprint or not np.array_equal(stored.test_fold, plan.test_fold):
                 raise UserError(
                     f"{path} holds a different fold plan for {plan.key} (the data set's content "

@@ -168,3 +168,28 @@ def test_an_official_split_under_several_seeds_is_assigned_and_audited_once(monk
     assert len({p.plan.key for p in parts}) == 3 and len({p.report.key for p in parts}) == 3
     assert all(np.array_equal(p.plan.test_fold, parts[0].plan.test_fold) for p in parts)
     assert len(calls) == 1 and all(p.audited for p in parts)
+
+
+def test_a_run_directory_keeps_its_plan_where_the_copy_search_now_groups_differently(monkeypatch):
+    """A dedup plan follows the copy search: where a newer search assigns the same data
+    differently, the stored plan stays (results of one directory are paired on one plan), it is
+    audited with the current search, and a note says how many images would move."""
+    data = make_dataset(n_subjects=6)
+    monkeypatch.setattr(plan_module, "load_dataset", lambda *args: data)
+    config = RunConfig(protocol="dedup", folds=3)
+    spec = DatasetSpec(data.name, load=lambda root: data)
+    [fresh] = plan_module.plan_dataset(config, spec, None, lambda plan, settings: None)
+    older = dataclasses.replace(fresh.plan, test_fold=np.roll(fresh.plan.test_fold, 1), clusters=None)
+    audited = []
+    real_audit = plan_module.audit
+    monkeypatch.setattr(plan_module, "audit", lambda d, plan, *a, **k: audited.append(plan) or real_audit(d, plan, *a, **k))
+    [kept] = plan_module.plan_dataset(config, spec, None, lambda plan, settings: None, "last",
+                                      lambda key: older if key == fresh.plan.key else None)
+    moved = int((older.test_fold != fresh.plan.test_fold).sum())
+    assert np.array_equal(kept.plan.test_fold, older.test_fold) and kept.plan.clusters is not None
+    assert kept.audited and len(audited) == 1 and np.array_equal(audited[0].test_fold, older.test_fold)
+    assert len(kept.notes) == 1 and f"{moved} of {len(data)} images" in kept.notes[0] and "--force" in kept.notes[0]
+    # the same plan, or another data set's plan under the key, changes nothing
+    for stored in (fresh.plan, dataclasses.replace(older, fingerprint="other")):
+        [same] = plan_module.plan_dataset(config, spec, None, lambda plan, settings: None, "last", lambda key: stored)
+        assert np.array_equal(same.plan.test_fold, fresh.plan.test_fold) and same.notes == ()

@@ -102,10 +102,13 @@ def run(config: RunConfig, reporter: Reporter | None = None) -> RunOutcome:
         for spec in selection.datasets:
             parts = plan_dataset(config, spec, selection.dataset_options.get(spec.name),
                                  lambda plan, settings: None if config.force else store.read_report(
-                                     plan, config.search.to_dict(), settings), run_selection(selection))
+                                     plan, config.search.to_dict(), settings), run_selection(selection),
+                                 lambda key: None if config.force else store.read_plan(key))
             for line in parts[0].dataset.notes:
                 reporter.note(f"{spec.name}: {line}")
             for part in parts:
+                for line in part.notes:
+                    reporter.note(f"{spec.name}: {line}")
                 store.save_plan(part.plan, force=config.force)
                 if part.audited:
                     store.save_report(part.report, part.plan)

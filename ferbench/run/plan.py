@@ -89,6 +89,7 @@ class Planned:
     plan: FoldPlan
     report: LeakageReport
     audited: bool
+    notes: tuple[str, ...] = ()
 
 
 def run_selection(selection: Selection) -> str:
@@ -98,12 +99,18 @@ def run_selection(selection: Selection) -> str:
 
 def plan_dataset(config: RunConfig, spec: DatasetSpec, options: dict[str, Any] | None,
                  stored_report: Callable[[FoldPlan, dict[str, Any]], LeakageReport | None],
-                 selection: str = "last") -> list[Planned]:
+                 selection: str = "last",
+                 stored_plan: Callable[[str], FoldPlan | None] = lambda key: None) -> list[Planned]:
     """Load ``spec``'s data set once, assign its folds under each of ``config.seeds`` and audit
     each plan (``stored_report`` returns a report already kept for this exact plan, search and
     audit settings, which is then reused). ``selection``: ``best`` when a model of the run selects
     on the validation part. An official split is the same under every seed: it is assigned and
-    audited once, and only the seed differs between its plans (and the training seeds of its jobs)."""
+    audited once, and only the seed differs between its plans (and the training seeds of its jobs).
+
+    ``stored_plan`` returns the plan a run directory already holds under a key. Where the same
+    data now get a different assignment (``dedup`` and ``official-purged`` follow the copy search,
+    which may have changed since), the stored plan is kept, so that new results stay paired with
+    the stored ones, and audited with the current search; a note says so."""
     dataset = load_dataset(spec.name, config.data_dirs.get(spec.name), options, config.strict)
     settings = audit_settings(config.search, config.strict_copies, selection)
     planned: list[Planned] = []
@@ -112,16 +119,30 @@ def plan_dataset(config: RunConfig, spec: DatasetSpec, options: dict[str, Any] |
         plan = (replace(first.plan, seed=seed) if first
                 else with_clusters(assign_folds(dataset, config.protocol, config.folds, seed, config.search),
                                    dataset, config.search))
+        plan, notes = _kept(plan, stored_plan(plan.key))
         report = stored_report(plan, settings)
         if report is not None:
-            planned.append(Planned(dataset, plan, report, audited=False))
+            planned.append(Planned(dataset, plan, report, audited=False, notes=notes))
         elif first:
-            planned.append(Planned(dataset, plan, replace(first.report, seed=seed), audited=True))
+            planned.append(Planned(dataset, plan, replace(first.report, seed=seed), audited=True, notes=notes))
         else:
             report = audit(dataset, plan, config.search, fitted_on_all=spec.fitted_on_all,
                            strict_copies=config.strict_copies, selection=selection)
-            planned.append(Planned(dataset, plan, report, audited=True))
+            planned.append(Planned(dataset, plan, report, audited=True, notes=notes))
     return planned
+
+
+def _kept(plan: FoldPlan, stored: FoldPlan | None) -> tuple[FoldPlan, tuple[str, ...]]:
+    """The stored plan of the same key and data where it differs from ``plan``, with a note."""
+    if stored is None or stored.fingerprint != plan.fingerprint or np.array_equal(stored.test_fold, plan.test_fold):
+        return plan, ()
+    moved = int((stored.test_fold != plan.test_fold).sum())
+    if stored.clusters is None:
+        stored = replace(stored, cluster_unit=plan.cluster_unit, clusters=plan.clusters)
+    return stored, (f"kept the run directory's fold plan {plan.key}: the folds assigned now would place "
+                    f"{moved} of {len(plan.test_fold)} images in another fold (the copy search or the "
+                    "splitter changed since it was saved), and results of one run directory are compared "
+                    "on one plan; the current search audits it. --force assigns anew and redoes every job.",)
 
 
 def _pretraining_rows(config: RunConfig, init: Init, options: dict[str, Any] | None) -> Dataset:
