@@ -344,8 +344,10 @@ def _nonzero(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.divmod(words[within[0]] * 8 + within[1], mask.shape[1])
 
 
-#: Columns of one tile of the candidate stage: a tile of ``block`` rows (256 by default) stays in
-#: the processor's cache through the product, the maximum over mirroring and the top-k update.
+#: Columns of one tile of the candidate stage: a tile of ``block`` rows (256 by default, 4 MB of
+#: similarities) is compared and updated while in the processor's cache, not written to memory
+#: whole (1,024 rows of all 31,408 FER+ columns are 128 MB). Tiled, the FER+ candidates took
+#: 2.3-2.6 s on one thread against 3.2-7.4 s for whole rows (measured with torch, before numpy).
 _TILE_COLUMNS = 4096
 
 
