@@ -921,9 +921,43 @@ def _init(board: Run, label: str) -> Init:
     return Init(**json.loads(str(one(configs, "starting points"))))
 
 
+# --------------------------------------------------------------------------- training time
+
+
+def _recipe(record: JobRecord) -> str:
+    return record.config.get("recipe_name") or record.config["recipe"].get("name", "")
+
+
+def time_rows(board: str) -> list[tuple[str, str, str, int, str]]:
+    """Each row of a board (model as labelled, protocol, recipe) with its number of folds and
+    its training time: ``fit_seconds`` summed over the folds, in whole minutes."""
+    records = run(board).records
+    keys = sorted({(row_label(r), r.protocol, _recipe(r)) for r in records})
+    rows = []
+    for label, protocol, recipe in keys:
+        mine = [r for r in records if (row_label(r), r.protocol, _recipe(r)) == (label, protocol, recipe)]
+        rows.append((label, protocol, recipe, len(mine), whole(sum(r.fit_seconds for r in mine) / 60)))
+    return rows
+
+
+def time_table(board: str) -> str:
+    """The README table of :func:`time_rows`, as the board READMEs hold it."""
+    lines = ["| model | protocol | recipe | folds | training time, total over folds (min) |", "|---|---|---|---|---|"]
+    lines += [f"| {md(label)} | {protocol} | {recipe} | {folds} | {minutes} |"
+              for label, protocol, recipe, folds, minutes in time_rows(board)]
+    return "\n".join(lines)
+
+
+def training_times() -> list[Claim]:
+    """How long each row of the CK+48 and FER+ boards trained here."""
+    return [Claim(readme, f"| {md(label)} | {protocol} | {recipe} | {{}} | {{}} |", (str(folds), minutes))
+            for board, readme in (("ckplus48", CK), ("ferplus", FP))
+            for label, protocol, recipe, folds, minutes in time_rows(board)]
+
+
 RUN_GROUPS: list[Callable[[], list[Claim]]] = [
     machines, ckplus_tables, ckplus_leaks, ckplus_perfect_folds, ckplus_fit_and_gap, ckplus_dedup, ckplus_models,
-    ckplus_provenance, ckplus_pretrained, ferplus_board, ferplus_training, ferplus_purged, synthetic]
+    ckplus_provenance, ckplus_pretrained, ferplus_board, ferplus_training, ferplus_purged, synthetic, training_times]
 DATA_GROUPS: list[Callable[[Path], list[Claim]]] = [ckplus_data, ferplus_data, rafdb_data]
 
 
