@@ -168,11 +168,25 @@ class ModelCard:
 
 @dataclass(frozen=True)
 class PublishedResult:
-    """The best credible published accuracy under a data set's standard protocol."""
+    """An accuracy a publication reports on a data set: reported, not re-run here.
+
+    ``protocol`` is the evaluation protocol as the source states it, "" where it states none;
+    ``model`` the method's name; ``note`` what a reader should know (a misprint, a figure that
+    disagrees with the source's own text). A data set's ``best_published`` is the best credible
+    one under its standard protocol (the sanity band); ``published`` lists the others.
+    """
 
     accuracy: float
     protocol: str
     source: str
+    model: str = ""
+    note: str = ""
+
+    def row(self) -> dict[str, str]:
+        """The result as the boards and ``ferbench list published`` print it."""
+        return {"model": self.model or "-", "accuracy %": f"{100 * self.accuracy:.2f}",
+                "protocol": self.protocol or "protocol not stated", "source": self.source,
+                "note": self.note or "-"}
 
 
 @dataclass(frozen=True)
@@ -187,6 +201,9 @@ class DatasetSpec:
     FER2013): a model pretrained on one of them is flagged when tested on this one.
     ``face_crop`` says what the loader does to faces by default (``none`` for data sets that
     are already face crops); a loader that takes a ``face_crop`` option can do otherwise.
+    ``best_published`` is the sanity band (a mean accuracy above it is marked "verify
+    protocol"); ``published`` lists other accuracies reported on the data set, which the boards
+    show beside the measured ones as reported, not re-run (:meth:`literature`).
     """
 
     name: str
@@ -202,6 +219,7 @@ class DatasetSpec:
     citation: str = ""
     licence: str = ""
     best_published: PublishedResult | None = None
+    published: tuple[PublishedResult, ...] = ()
     fitted_on_all: tuple[str, ...] = ()
     same_images_as: tuple[str, ...] = ()
     face_crop: str = "none"
@@ -214,6 +232,13 @@ class DatasetSpec:
                 f"DatasetSpec {self.name!r}: classes {unknown} are not in the canonical "
                 f"vocabulary {EMOTIONS}."
             )
+
+    def literature(self) -> list[dict[str, str]]:
+        """Every published result of the data set as a printable row, the sanity band first
+        (its ``role``), then ``published`` from the highest accuracy down."""
+        band = [] if self.best_published is None else [{**self.best_published.row(), "role": "sanity band"}]
+        others = sorted(self.published, key=lambda r: -r.accuracy)
+        return band + [{**r.row(), "role": "reported"} for r in others]
 
 
 @dataclass(frozen=True)

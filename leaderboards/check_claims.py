@@ -955,9 +955,35 @@ def training_times() -> list[Claim]:
             for label, protocol, recipe, folds, minutes in time_rows(board)]
 
 
+# --------------------------------------------------------------------------- published figures
+
+#: The columns of a board's table of published figures.
+PUBLISHED = ("role", "model", "accuracy %", "protocol", "source", "note")
+
+
+def _literature(dataset: str) -> list[dict[str, str]]:
+    from ferbench.registry import get_registry
+
+    return get_registry().get("dataset", dataset).literature()
+
+
+def published_table(dataset: str) -> str:
+    """The README table of the accuracies ``dataset``'s plugin says were published."""
+    lines = ["| " + " | ".join(PUBLISHED) + " |", "|" + "---|" * len(PUBLISHED)]
+    lines += ["| " + " | ".join(row[c] for c in PUBLISHED) + " |" for row in _literature(dataset)]
+    return "\n".join(lines)
+
+
+def published() -> list[Claim]:
+    """Each board lists its data set's published figures as its plugin's registry gives them."""
+    return [Claim(readme, "| " + " | ".join(row[c] for c in PUBLISHED) + " |")
+            for dataset, readme in (("ckplus", CK), ("ferplus", FP)) for row in _literature(dataset)]
+
+
 RUN_GROUPS: list[Callable[[], list[Claim]]] = [
     machines, ckplus_tables, ckplus_leaks, ckplus_perfect_folds, ckplus_fit_and_gap, ckplus_dedup, ckplus_models,
-    ckplus_provenance, ckplus_pretrained, ferplus_board, ferplus_training, ferplus_purged, synthetic, training_times]
+    ckplus_provenance, ckplus_pretrained, ferplus_board, ferplus_training, ferplus_purged, synthetic, training_times,
+    published]
 DATA_GROUPS: list[Callable[[Path], list[Claim]]] = [ckplus_data, ferplus_data, rafdb_data]
 
 

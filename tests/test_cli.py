@@ -249,3 +249,19 @@ def test_a_failing_job_is_recorded_the_others_finish_and_a_rerun_retries_it(cli,
     assert jobs.loc["flaky", "error"].str.contains("out of memory while building").all()
     status, out, _ = cli(*args)
     assert status == 1 and "2 job(s) trained, 2 already done" in " ".join(out.split())
+
+
+def test_list_published_shows_each_data_sets_figures_as_reported_not_re_run(cli, tmp_path, installed):
+    status, out, _ = cli("list", "published", "--wide")
+    text = " ".join(out.split())
+    assert status == 0 and "reported, not re-run" in text and "protocol not stated" in text
+    assert "Patt-Lite" in text and "99.96" in text and "881.4" in text  # the seed paper's Table 2, misprint noted
+    installed("acme-published", "acme_published", (
+        "import ferbench\n"
+        "from ferbench.specs import PublishedResult\n"
+        "@ferbench.hookimpl\n"
+        "def ferbench_datasets():\n"
+        "    return [ferbench.DatasetSpec('acme-faces', load=lambda root: None, needs_root=False,\n"
+        "        published=(PublishedResult(0.5, '', 'Acme 2026', model='AcmeNet', note='a test figure'),))]\n"))
+    status, out, _ = cli("list", "published", "--wide")
+    assert status == 0 and "acme-faces" in out and "AcmeNet" in out and "a test figure" in " ".join(out.split())

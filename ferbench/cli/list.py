@@ -20,10 +20,12 @@ def add_parser(commands) -> None:
     parser = commands.add_parser(
         "list", help="list installed data sets, models, metrics and plugins",
         description="List what the installed plugins provide (ferbench's own included). The tables "
-                    "show the columns that fit an 80-column terminal; --wide shows them all.",
+                    "show the columns that fit an 80-column terminal; --wide shows them all. "
+                    "`published` lists the accuracies each data set's plugin says were published "
+                    "(reported, not re-run here).",
     )
-    parser.add_argument("what", nargs="?", choices=WHAT + ("all",), default="all",
-                        help="what to list (default: all)")
+    parser.add_argument("what", nargs="?", choices=WHAT + ("published", "all"), default="all",
+                        help="what to list (default: all but published)")
     parser.add_argument("--wide", action="store_true",
                         help="every column: options, provider, licence, recipes, ... (for a wide terminal)")
     parser.set_defaults(handler=command)
@@ -93,8 +95,8 @@ def dataset_table(registry: Registry, wide: bool = False) -> Table:
 
 
 def tables(registry: Registry, what: str, wide: bool = False) -> list[Table]:
-    """The rich tables for ``what`` (one of WHAT or ``all``): the columns that fit 80 characters,
-    or every column with ``wide``."""
+    """The rich tables for ``what`` (one of WHAT, ``published`` or ``all``): the columns that fit
+    80 characters, or every column with ``wide``."""
     out = []
     if what in ("datasets", "all"):
         out.append(dataset_table(registry, wide))
@@ -119,6 +121,14 @@ def tables(registry: Registry, what: str, wide: bool = False) -> list[Table]:
                        "description": registry.get("executor", name).description}
                 for name in registry.names("executor")}
         out.append(_table("Executors (ferbench run --executor NAME)", rows, ("description",), wide))
+    if what == "published":
+        table = Table(title="Published accuracies (reported, not re-run)")
+        for column in ("data set", "role", "model", "accuracy %", "protocol", "source", "note"):
+            table.add_column(column, overflow="fold", no_wrap=column in ("data set", "accuracy %"))
+        for name in registry.names("dataset"):
+            for row in registry.get("dataset", name).literature():
+                add_row(table, name, *(row[c] for c in ("role", "model", "accuracy %", "protocol", "source", "note")))
+        out.append(table)
     if what in ("plugins", "all"):
         table = Table(title="Plugins (entry-point group 'ferbench')")
         for column in ("entry point", "distribution", "version", "status"):

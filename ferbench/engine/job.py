@@ -193,7 +193,8 @@ def _started(job: Job, plan: FoldPlan, dataset: Dataset, context: JobContext) ->
         classes=list(dataset.classes),
         metric_info={spec.name: metric_info(spec) for spec in context.metrics},
         versions=software_versions(),
-        sanity_band=None if context.published is None else dataclasses.asdict(context.published),
+        sanity_band=None if context.published is None else {
+            key: getattr(context.published, key) for key in ("accuracy", "protocol", "source")},
         face_crop=dataset.face_crop,
     )
 

@@ -34,6 +34,7 @@ from ferbench.loading import (
 )
 from ferbench.loading import face_crop as face_settings
 from ferbench.specs import DatasetSpec, PublishedResult
+from ferbench_datasets.published import seed_table_2
 
 NAME = "ckplus"
 CODES = ("neutral", "anger", "contempt", "disgust", "fear", "happiness", "sadness", "surprise")
@@ -215,5 +216,6 @@ SPEC = DatasetSpec(
     licence="research only, by signed agreement; redistribution not permitted",
     best_published=PublishedResult(
         accuracy=0.998, protocol="subject-independent 10-fold CV, last 3 frames, 7 classes",
-        source="ViT+SE, Aouayeb et al. 2021 (arXiv 2107.03107; aggregator figure)"),
+        source="ViT+SE, Aouayeb et al. 2021 (arXiv 2107.03107; aggregator figure)", model="ViT+SE"),
+    published=seed_table_2("ckplus"),
 )

@@ -44,6 +44,7 @@ from ferbench.data import EMOTIONS, Dataset
 from ferbench.errors import UserError
 from ferbench.loading import LoadReport, build_dataset, require_dir
 from ferbench.specs import DatasetSpec, PublishedResult
+from ferbench_datasets.published import seed_table_2
 
 # pandas is imported where the label files are read, not when the plugin registers.
 if TYPE_CHECKING:
@@ -238,5 +239,6 @@ SPEC = DatasetSpec(
     licence="labels MIT (microsoft/FERPlus); images are FER2013 pixels: research use, no redistribution",
     best_published=PublishedResult(
         accuracy=0.923, protocol="official FER2013Test, 8 classes, majority labels",
-        source="POSTER++ 92.28% (arXiv 2301.12149; aggregator figure)"),
+        source="POSTER++ 92.28% (arXiv 2301.12149; aggregator figure)", model="POSTER++"),
+    published=seed_table_2("ferplus"),
 )

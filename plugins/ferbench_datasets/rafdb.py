@@ -19,6 +19,7 @@ from ferbench.data import EMOTIONS, Dataset
 from ferbench.errors import UserError
 from ferbench.loading import LoadReport, build_dataset, parse_size, require_dir
 from ferbench.specs import DatasetSpec, PublishedResult
+from ferbench_datasets.published import seed_table_2
 
 NAME = "rafdb"
 CODES = (None, "surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral")
@@ -86,5 +87,6 @@ SPEC = DatasetSpec(
     licence="non-commercial research only, on request; redistribution not allowed",
     best_published=PublishedResult(
         accuracy=0.926, protocol="official test set (3,068 images), 7 classes",
-        source="S2D 92.57% (Chen et al., IEEE TAC 2024; unverified)"),
+        source="S2D 92.57% (Chen et al., IEEE TAC 2024; unverified)", model="S2D"),
+    published=seed_table_2("rafdb"),
 )
