@@ -54,7 +54,11 @@ def ferbench_datasets() -> list[DatasetSpec]:
       missing or malformed, never a bare traceback.
 
     Declare ``has_subjects``/``has_sequences``, ``image_size``, ``channels`` and the citation
-    and licence, so ``ferbench list datasets`` can show them before anything is loaded.
+    and licence, so ``ferbench list datasets`` can show them before anything is loaded. Give
+    the best credible published accuracy under the data set's standard protocol as
+    ``best_published`` (results above it are marked "verify protocol"), and any other published
+    figures as ``published`` (``ferbench list published`` shows them as reported, not re-run;
+    leave ``protocol`` empty where the source does not state one).
     :mod:`ferbench.loading` holds the helpers to write ``load`` with (decoding, the image cache,
     class folders, counted skips, face crops), the same ones ferbench's own loaders use.
     """
