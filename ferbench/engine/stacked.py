@@ -458,9 +458,10 @@ def fit_stacked(
     """Train ``models[i]`` on ``parts[i]`` (uint8 images (N, H, W, C), int labels) for every
     fold i at once, as ``fit(models[i], *parts[i], recipe, seed=seeds[i], ...)`` would one after
     another; returns each fold's :class:`FitResult` (``stacked``: the number of folds trained
-    together). Worth it at small batches: on a 2-core CPU, 10 folds of res-bilstm-fusion at
-    batch 4 train 1.09 × faster than one at a time, at batch 32 0.5 × as fast
-    (benchmarks/stacked_folds.py).
+    together). Meant for small batches on a GPU, where each step is launch-bound (not yet
+    measured). On a 2-core CPU it does not pay (benchmarks/stacked_folds.py, 10 folds of
+    res-bilstm-fusion): at batch 4, 0.91 × one fold at a time on one thread and 1.09 × on two,
+    both too noisy to call; at batch 32, 0.53 ×.
 
     Each fold keeps its own normalisation statistics, data order and augmentation (a generator
     seeded with its seed, drawn in ``fit``'s order), batch-norm statistics and step count.
