@@ -39,7 +39,7 @@ from ferbench.data import Clips
 from ferbench.engine.augment import Transforms, apply, draw
 from ferbench.engine.device import autocast, images_to_device, seed_everything, use_channels_last
 from ferbench.engine.train import (NORMALISATION, FitResult, Preprocessed, as_channels_last, batch_input,
-                                   channel_stats, fit)
+                                   channel_stats, fit, optimizer_for)
 from ferbench.specs import Recipe
 
 
@@ -360,7 +360,7 @@ class FoldOptimizers:
     def __init__(self, recipe: Recipe, params: Sequence[Tensor], folds: int):
         self.params = list(params)
         self.views = [[p.detach()[i].requires_grad_() for p in self.params] for i in range(folds)]
-        self.optimizers = [_fold_optimizer(recipe, views) for views in self.views]
+        self.optimizers = [optimizer_for(recipe, views, fused=True) for views in self.views]
 
     def zero_grad(self) -> None:
         for p in self.params:
@@ -374,15 +374,6 @@ class FoldOptimizers:
             for group in self.optimizers[i].param_groups:
                 group["lr"] = lr
             self.optimizers[i].step()
-
-
-def _fold_optimizer(recipe: Recipe, params: list[Tensor]) -> torch.optim.Optimizer:
-    """``fit``'s optimiser for ``recipe`` (Adam and AdamW fused)."""
-    if recipe.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum,
-                               weight_decay=recipe.weight_decay, nesterov=True)
-    optimizer = torch.optim.AdamW if recipe.optimizer == "adamw" else torch.optim.Adam
-    return optimizer(params, lr=recipe.lr, weight_decay=recipe.weight_decay, fused=True)
 
 
 class StackingFallback(UserWarning):

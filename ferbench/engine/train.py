@@ -198,12 +198,13 @@ def channel_stats(images: np.ndarray, chunk: int = 4096) -> tuple[torch.Tensor, 
             torch.tensor(np.maximum(std / 255, 1e-3), dtype=torch.float32))
 
 
-def _optimizer(recipe: Recipe, params) -> torch.optim.Optimizer:
+def optimizer_for(recipe: Recipe, params, fused: bool = False) -> torch.optim.Optimizer:
+    """The optimiser ``recipe`` names over ``params`` (Adam and AdamW ``fused`` if asked)."""
     if recipe.optimizer == "sgd":
         return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum,
                                weight_decay=recipe.weight_decay, nesterov=True)
     optimizer = torch.optim.AdamW if recipe.optimizer == "adamw" else torch.optim.Adam
-    return optimizer(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    return optimizer(params, lr=recipe.lr, weight_decay=recipe.weight_decay, **({"fused": True} if fused else {}))
 
 
 def _not_finite(loss: float, logits: torch.Tensor, epoch: int, step: int, lr: float) -> str:
@@ -290,7 +291,7 @@ def fit(
     first = items if clips is None else items[:, 0]
     y_items = y_all[first]
     targets = y_items if soft_labels is None else torch.as_tensor(soft_labels, device=device)[first]
-    optimizer = _optimizer(recipe, net.parameters())
+    optimizer = optimizer_for(recipe, net.parameters())
     scheduler = (
         torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe.epochs)
         if recipe.schedule == "cosine" else None
