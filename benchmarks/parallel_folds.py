@@ -22,7 +22,7 @@ import torch
 
 import ferbench
 from ferbench.engine.device import resolve_precision, select_device
-from ferbench_executors.local import cpu_cores
+from ferbench.run.config import cpu_cores
 
 sys.path.insert(0, str(Path(__file__).parent))
 from measure import compare, describe, describe_value  # noqa: E402

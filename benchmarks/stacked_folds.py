@@ -3,18 +3,20 @@
 For each model and batch size b, in one process: (a) k fold models trained one after another
 with ``fit`` at batch b, (b) the same k models trained stacked with ``fit_stacked`` (each fold
 its own batch of b), and (c) the ceiling, one model trained with ``fit`` at batch k × b on the
-same images. Each fold trains one epoch of ``--steps`` batches on its own rows of the synthetic
+same images; with ``--workers P``, also (d) the k folds shared among P worker processes of one
+thread each, side by side (what ``ferbench run --workers P --threads 1`` does). Each fold trains one epoch of ``--steps`` batches on its own rows of the synthetic
 set, with the paper recipe's augmentation and the precision and memory format a job would use.
 Every configuration runs once to warm up, then all of them interleaved for ``--rounds`` rounds
 (measure.py); prints the median images/s with its range, and the per-round ratios stacked /
 one at a time and stacked / ceiling.
 
-Run: python benchmarks/stacked_folds.py --models res-bilstm-fusion --k 10 --batch-sizes 4,32 --steps 10
+Run: python benchmarks/stacked_folds.py --models res-bilstm-fusion --k 10 --batch-sizes 4,32 --steps 10 --workers 2
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sys
 import warnings
 from pathlib import Path
@@ -32,7 +34,7 @@ from ferbench.specs import ModelSpec
 sys.path.insert(0, str(Path(__file__).parent))
 from measure import compare, describe, describe_value  # noqa: E402
 
-ONE_AT_A_TIME, STACKED, CEILING = "one fold at a time", "stacked", "ceiling"
+ONE_AT_A_TIME, STACKED, CEILING, WORKERS = "one fold at a time", "stacked", "ceiling", "workers"
 
 
 def fold_parts(data: ferbench.Dataset, k: int, size: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -48,6 +50,22 @@ def build(spec: ModelSpec, data: ferbench.Dataset, seed: int) -> torch.nn.Module
     return spec.build(num_classes=len(data.classes), in_chans=channels, image_size=height)
 
 
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+def train_folds(name: str, k: int, steps: int, batch: int, folds: list[int], device: str) -> None:
+    """Train ``folds`` of the k fold models one after another at ``batch``, as a worker does."""
+    data = ferbench.get_dataset("synthetic")
+    spec = ferbench.get_registry().get("model", name)
+    here = select_device(device)
+    parts = fold_parts(data, k, steps * batch)
+    recipe = PAPER.with_overrides(epochs=1, batch_size=batch)
+    for i in folds:
+        fit(build(spec, data, i), *parts[i], recipe, seed=i, device=here,
+            precision=resolve_precision("auto", here, spec.cpu_bf16), channels_last=spec.channels_last)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="smallcnn,res-bilstm-fusion,timm/resnet18", help="comma-separated")
@@ -57,7 +75,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default: 3)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="also time the folds shared among this many one-thread worker processes")
     args = parser.parse_args()
+    pool = (multiprocessing.get_context("spawn").Pool(args.workers, initializer=_one_thread)
+            if args.workers else None)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = select_device(args.device)
@@ -87,16 +109,29 @@ def main() -> None:
                 fit(build(spec, data, 0), *union, recipe.with_overrides(batch_size=batch * args.k), seed=0,
                     **options)
 
-            times = compare({ONE_AT_A_TIME: one_at_a_time, STACKED: stacked, CEILING: ceiling}, rounds=args.rounds)
+            def workers() -> None:
+                shares = [list(range(w, args.k, args.workers)) for w in range(args.workers)]
+                pool.starmap(train_folds, [(name, args.k, args.steps, batch, share, args.device) for share in shares])
+
+            workloads = {ONE_AT_A_TIME: one_at_a_time, STACKED: stacked, CEILING: ceiling}
+            times = compare(workloads | ({WORKERS: workers} if pool else {}), rounds=args.rounds)
             images = args.k * args.steps * batch
             for label, config in ((f"{args.k} × batch {batch}, one at a time", ONE_AT_A_TIME),
                                   (f"{args.k} × batch {batch}, stacked", STACKED),
-                                  (f"1 × batch {args.k * batch} (ceiling)", CEILING)):
+                                  (f"1 × batch {args.k * batch} (ceiling)", CEILING),
+                                  *([(f"{args.k} × batch {batch}, {args.workers} one-thread workers", WORKERS)]
+                                    if pool else [])):
                 print(f"{name:18s} {precision}  {label:32s} "
                       f"{describe_value(times.time(config).inverse(images), 'images/s', 1)}")
             print(f"{name:18s} {precision}  batch {batch}: stacked / one at a time "
                   f"{describe(times.speedup(STACKED, ONE_AT_A_TIME))}; stacked / ceiling "
                   f"{describe(times.speedup(STACKED, CEILING))}")
+            if pool:
+                print(f"{name:18s} {precision}  batch {batch}: {args.workers} one-thread workers / one at a time "
+                      f"{describe(times.speedup(WORKERS, ONE_AT_A_TIME))}")
+    if pool:
+        pool.close()
+        pool.join()
 
 
 if __name__ == "__main__":

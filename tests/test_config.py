@@ -1,8 +1,15 @@
-"""`ferbench run --config FILE`: TOML options, command-line flags win, RUN_DIR/config.toml reproduces."""
+"""`ferbench run --config FILE`: TOML options, command-line flags win, RUN_DIR/config.toml reproduces;
+the executor options a run chooses when none are given."""
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
+import ferbench.run.config as config_module
 from ferbench.cli.config import tomllib
+from ferbench.run.config import side_by_side
 
 from test_cli import records
 
@@ -47,3 +54,33 @@ def test_unknown_keys_and_bad_values_name_the_fix(cli, tmp_path):
     bad.write_text("folds = \n")
     assert "is not valid TOML" in cli("run", "--config", bad)[2]
     assert "not found" in cli("run", "--config", tmp_path / "missing.toml")[2]
+
+
+@pytest.mark.parametrize(("executor", "options", "on_cpu", "batch", "jobs", "chosen"), [
+    ("local", {}, True, 4, 10, {"workers": 2, "threads": 1}),
+    ("local", {}, True, 4, 1, {}),  # one job: every core to it
+    ("local", {}, True, 32, 10, {}),
+    ("local", {}, False, 4, 10, {}),  # a GPU: the executor's own choice
+    ("local", {"workers": 1}, True, 4, 10, {"workers": 1}),
+    ("local", {"threads": 2}, True, 4, 10, {"threads": 2}),
+    ("slurm", {}, True, 4, 10, {}),
+])
+def test_small_batches_on_the_cpu_train_side_by_side_unless_told_otherwise(monkeypatch, executor, options, on_cpu,
+                                                                         batch, jobs, chosen):
+    monkeypatch.setattr(config_module, "cpu_cores", lambda: 2)
+    got, note = side_by_side(executor, options, on_cpu, batch, jobs)
+    assert got == chosen
+    assert (note is not None) == (got != options)
+    if note:
+        assert "2 jobs side by side, one thread each" in note and "--workers 1" in note
+
+
+def test_a_run_of_small_batches_records_the_workers_it_chose(tmp_path, monkeypatch, cli):
+    monkeypatch.setattr(config_module, "cpu_cores", lambda: 2)
+    out = tmp_path / "run"
+    assert cli("run", "--models", "smallcnn", "--folds", "2", "--epochs", "1", "--batch-size", "4",
+               "--out", out)[0] == 0
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["executor_options"] == {"workers": "2", "threads": "1"}
+    threads = {json.loads(p.read_text())["threads"] for p in out.rglob("fold-*.json")}
+    assert threads == {1}

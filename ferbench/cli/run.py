@@ -95,7 +95,8 @@ def add_parser(commands) -> None:
                        help="local (this machine, default) or slurm (a cluster, through submitit); "
                        "plugins may add others: `ferbench list executors`")
     where.add_argument("--workers", type=int,
-                       help="local: worker processes (default: one per GPU, else 1)")
+                       help="local: worker processes (default: one per GPU, else 1; on the CPU with "
+                       "every batch 4 or less, one per core, with one thread each)")
     where.add_argument("--threads", type=int,
                        help="torch CPU threads per local worker or Slurm job (default: the CPU cores "
                        "shared out; slurm: its cpus); "

@@ -19,7 +19,7 @@ from ferbench.engine.device import resolve_precision, select_device
 from ferbench.errors import UserError
 from ferbench.job import Job
 from ferbench.registry import get_registry
-from ferbench.run.config import RunConfig
+from ferbench.run.config import RunConfig, side_by_side
 from ferbench.run.plan import (Planned, audit_pretraining, cross_dataset_leaks, expand_jobs, plan_dataset,
                                pretraining_leaks, refuse_leaky, run_selection, select)
 from ferbench.run.task import Outcome, Task, remember_dataset
@@ -89,7 +89,6 @@ def run(config: RunConfig, reporter: Reporter | None = None) -> RunOutcome:
     registry = get_registry()
     selection = select(config, registry)
     executor = registry.get("executor", config.executor)
-    runner = executor.create(**config.executor_options)
     # An unusable --device, or a precision it cannot run, fails before any data is loaded.
     here = select_device(config.device)
     if executor.local:
@@ -140,9 +139,15 @@ def run(config: RunConfig, reporter: Reporter | None = None) -> RunOutcome:
                             "has sequences. Pick an image model or a data set with sequences.")
         if not config.force:
             _refuse_to_replace(store, jobs)
-        store.write_config({**config.to_dict(), "models": [s.name for s in selection.models],
-                            "datasets": [s.name for s in selection.datasets]}, config.config_toml)
         pending = [job for job in jobs if config.force or not store.is_done(job)]
+        options, note = side_by_side(config.executor, config.executor_options, here.type == "cpu",
+                                     max((job.recipe.batch_size for job in pending), default=0), len(pending))
+        if note:
+            reporter.note(note)
+        store.write_config({**config.to_dict(), "models": [s.name for s in selection.models],
+                            "datasets": [s.name for s in selection.datasets],
+                            "executor_options": {k: str(v) for k, v in options.items()}}, config.config_toml)
+        runner = executor.create(**options)
         reporter.planned(len(jobs), len(jobs) - len(pending))
         tasks = []
         for job in pending:

@@ -24,17 +24,10 @@ from pathlib import Path
 
 
 from ferbench.errors import UserError
+from ferbench.run.config import cpu_cores
 from ferbench.run.task import Outcome, Task, claim_path, execute, record_lost
 from ferbench.specs import ExecutorSpec
 from ferbench.store import RunStore
-
-
-def cpu_cores() -> int:
-    """CPU cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 #: ``prctl`` option: the signal this process gets when its parent dies (Linux).
