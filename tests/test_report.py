@@ -6,6 +6,7 @@ choose, so which differences are significant is known; one test reports a real (
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -528,3 +529,25 @@ def test_accuracy_without_copied_test_images_is_reported(tmp_path):
     table = pd.read_csv(tmp_path / "out" / "leaderboard.csv")
     assert "accuracy_uncopied" in table and "accuracy_uncopied" not in pd.read_csv(
         tmp_path / "out" / "pairwise.csv")
+
+
+def test_figures_published_on_the_data_set_close_the_board_marked_reported_not_re_run(tmp_path):
+    data = make_dataset(n_subjects=10, per_subject=6, n_classes=3)
+    write_run(tmp_path / "ck", {"a": 0.9, "b": 0.6}, dataset=dataclasses.replace(data, name="ckplus"))
+    write_run(tmp_path / "tiny", {"a": 0.9, "b": 0.6}, dataset=data)  # no plugin registers "tiny"
+    build_report([tmp_path / "ck"], tmp_path / "out")
+    md = unpadded((tmp_path / "out" / "leaderboard.md").read_text())
+    section = md.split("## Published figures on ckplus (reported, not re-run)")[1]
+    rows = get_registry().get("dataset", "ckplus").literature()
+    assert len(rows) > 5 and rows[0]["role"] == "sanity band"
+    for row in rows:  # every figure, in the registry's order, as its row prints it
+        assert (f"| {row['role']} | {escape_markdown(row['model'])} | {row['accuracy %']} | "
+                f"{escape_markdown(row['protocol'])} |") in section
+    assert section.index(rows[0]["accuracy %"]) < section.index(rows[-1]["accuracy %"])
+    assert "protocol not stated" in section
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert page.count('<section id="published-ckplus">') == 1
+    assert page.index("published-ckplus") > page.index('<section id="ckplus-subject-k5-s0">')
+    build_report([tmp_path / "tiny"], tmp_path / "plain")
+    assert "Published figures" not in (tmp_path / "plain" / "leaderboard.md").read_text()
+    assert "published-" not in (tmp_path / "plain" / "index.html").read_text()

@@ -5,7 +5,8 @@ the statistics (:mod:`.analysis`), draws the figures (:mod:`.figures`) and write
 ``leaderboard.md``, ``leaderboard.csv``, ``pairwise.csv``, ``leaderboard.tex``, ``index.html``
 and ``figures/*.png`` (:mod:`.tables`, :mod:`.html`; the page embeds the figures or links those
 files); where one data set was run under several
-protocols, ``protocols.csv`` and a first section comparing them (:mod:`.protocols`).
+protocols, ``protocols.csv`` and a first section comparing them (:mod:`.protocols`); last, the
+figures published on each data set, from its plugin (:mod:`.published`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
 
-from ferbench.report import figures, html, protocols, tables
+from ferbench.report import figures, html, protocols, published, tables
 from ferbench.report.analysis import BoardAnalysis, Ranking, across_datasets, analyse_board
 from ferbench.report.calibration import reliability
 from ferbench.report.collect import Board, collect
@@ -123,12 +124,14 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path, alpha: float =
     generated = (f"Generated {datetime.now(timezone.utc).isoformat(timespec='seconds')} by ferbench "
                  f"{version('ferbench')} from {', '.join(str(Path(d)) for d in run_dirs)}.")
     comparisons = protocols.compare_protocols(analyses)
+    literature = published.literature([board.plan.dataset for board in boards])
     write("leaderboard.md", tables.markdown(analyses, across, lambda a: paths[a.board.key],
-                                            protocols.markdown(comparisons)).encode())
+                                            protocols.markdown(comparisons), published.markdown(literature)).encode())
     write("leaderboard.csv", tables.csv(analyses).encode())
     write("pairwise.csv", tables.pairs_csv(analyses).encode())
     if comparisons:
         write("protocols.csv", protocols.csv(comparisons).encode())
     write("leaderboard.tex", tables.latex(analyses).encode())
-    write("index.html", html.page(analyses, shown, across, across_figure, generated, comparisons).encode())
+    write("index.html", html.page(analyses, shown, across, across_figure, generated, comparisons,
+                                  published.html(literature)).encode())
     return ReportOutcome(analyses, across, files, comparisons)

@@ -186,11 +186,11 @@ def _comparison(comparison: ProtocolComparison) -> str:
 
 def page(analyses: list[BoardAnalysis], figures: Mapping[str, Mapping[str, Mapping[str, Figure]]],
          across: Ranking | None = None, across_png: Figure | None = None, generated: str = "",
-         comparisons: list[ProtocolComparison] | None = None) -> str:
+         comparisons: list[ProtocolComparison] | None = None, last: list[str] | None = None) -> str:
     """The HTML document. ``figures[board key][section]`` maps captions to figures (PNG bytes to
     embed, or a relative path to link); sections are ``ranks``, ``confusion``, ``roc``,
     ``curves`` and ``validation``. ``comparisons`` (one data set under several protocols) come
-    first."""
+    first; ``last``, HTML sections, after everything else (the published figures)."""
     body = ["<h1>ferbench leaderboard</h1>"]
     if generated:
         body.append(f'<p class="note">{escape(generated)}</p>')
@@ -237,6 +237,7 @@ def page(analyses: list[BoardAnalysis], figures: Mapping[str, Mapping[str, Mappi
         if across_png:
             body.append(_figures({"critical-difference diagram across data sets": across_png}))
         body.append("</section>")
+    body += last or []
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'

@@ -354,9 +354,10 @@ def leaderboard_frame(analysis: BoardAnalysis, keys: list[tuple[str, str]]) -> t
 
 def markdown(analyses: list[BoardAnalysis], across: Ranking | None = None,
              figures: Callable[[BoardAnalysis], dict[str, str]] | None = None,
-             first: list[str] | None = None) -> str:
+             first: list[str] | None = None, last: list[str] | None = None) -> str:
     """The whole leaderboard as Markdown; ``figures`` maps a board to {caption: relative path};
-    ``first`` are lines that go before the boards (the protocol comparisons)."""
+    ``first`` are lines that go before the boards (the protocol comparisons), ``last`` after
+    everything else (the published figures)."""
     out = ["# ferbench leaderboard", "", *(first or [])]
     for analysis in analyses:
         out += [f"## {escape_markdown(title(analysis))}", ""]
@@ -393,6 +394,7 @@ def markdown(analyses: list[BoardAnalysis], across: Ranking | None = None,
         out += markdown_table(pd.DataFrame({"model": across.friedman.ranks.index,
                                             "mean rank": [f"{rank:.2f}" for rank in across.friedman.ranks]}))
         out.append("")
+    out += last or []
     return "\n".join(out).rstrip() + "\n"
 
 
