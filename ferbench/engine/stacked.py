@@ -360,7 +360,7 @@ class FoldOptimizers:
     def __init__(self, recipe: Recipe, params: Sequence[Tensor], folds: int):
         self.params = list(params)
         self.views = [[p.detach()[i].requires_grad_() for p in self.params] for i in range(folds)]
-        self.optimizers = [optimizer_for(recipe, views, fused=True) for views in self.views]
+        self.optimizers = [optimizer_for(recipe, views) for views in self.views]
 
     def zero_grad(self) -> None:
         for p in self.params:

@@ -198,13 +198,16 @@ def channel_stats(images: np.ndarray, chunk: int = 4096) -> tuple[torch.Tensor, 
             torch.tensor(np.maximum(std / 255, 1e-3), dtype=torch.float32))
 
 
-def optimizer_for(recipe: Recipe, params, fused: bool = False) -> torch.optim.Optimizer:
-    """The optimiser ``recipe`` names over ``params`` (Adam and AdamW ``fused`` if asked)."""
+def optimizer_for(recipe: Recipe, params) -> torch.optim.Optimizer:
+    """The optimiser ``recipe`` names over ``params``. Adam and AdamW run torch's fused kernel, on
+    the CPU as on CUDA: for res-bilstm-fusion (1.7 M parameters in 45 tensors, one thread) a step
+    took 0.74-0.88 ms against 5.3-5.5 ms for the default multi-tensor (foreach) one, a fifth of
+    the whole training step at the paper's batch of 4."""
     if recipe.optimizer == "sgd":
         return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum,
                                weight_decay=recipe.weight_decay, nesterov=True)
     optimizer = torch.optim.AdamW if recipe.optimizer == "adamw" else torch.optim.Adam
-    return optimizer(params, lr=recipe.lr, weight_decay=recipe.weight_decay, **({"fused": True} if fused else {}))
+    return optimizer(params, lr=recipe.lr, weight_decay=recipe.weight_decay, fused=True)
 
 
 def _not_finite(loss: float, logits: torch.Tensor, epoch: int, step: int, lr: float) -> str:
