@@ -127,3 +127,39 @@ def test_metric_info_names_an_importable_function():
         info = metric_info(spec)
         assert stored_function(info) is spec.fn
     assert stored_function(MetricInfo(True, "os:system")) is None  # records never import arbitrary modules
+
+
+def test_a_records_commit_is_dirty_only_when_the_code_differs(tmp_path, monkeypatch):
+    from ferbench.engine.job import _commit
+
+    for name in ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"):
+        monkeypatch.setenv(name, "ferbench tests")
+    for name in ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"):
+        monkeypatch.setenv(name, "tests@ferbench.invalid")
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    (tmp_path / "ferbench").mkdir()
+    (tmp_path / "ferbench" / "a.py").write_text("x = 1\n")
+    (tmp_path / "leaderboards").mkdir()
+    (tmp_path / "leaderboards" / "config.json").write_text("{}\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "first")
+    head = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "--short=12", "HEAD"], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+    def commit() -> str:
+        _commit.cache_clear()
+        return _commit(tmp_path)
+
+    (tmp_path / "leaderboards" / "config.json").write_text('{"a run": "wrote this"}\n')
+    (tmp_path / "notes.md").write_text("untracked, outside the code\n")
+    assert commit() == head
+    (tmp_path / "ferbench" / "b.py").write_text("y = 2\n")  # new code, not yet committed
+    assert commit() == head + "+dirty"
+    (tmp_path / "ferbench" / "b.py").unlink()
+    (tmp_path / "ferbench" / "a.py").write_text("x = 2\n")
+    assert commit() == head + "+dirty"
+    assert _commit(tmp_path / "not-a-repository") == "unknown"

@@ -42,14 +42,19 @@ from ferbench.scoring import metric_info, score
 from ferbench.specs import MetricSpec, ModelSpec, PublishedResult
 
 
+#: The parts of the source tree that decide a result: a change elsewhere (a board's README, a run
+#: directory's own files, a benchmark) does not make a commit "+dirty".
+CODE = ("ferbench", "plugins", "baselines", "pyproject.toml")
+
+
 @functools.cache
-def _commit() -> str:
-    """The git commit of the ferbench source tree ("+dirty" with local changes), or "unknown"."""
-    source = Path(__file__).resolve().parents[2]
+def _commit(source: Path = Path(__file__).resolve().parents[2]) -> str:
+    """The git commit of the ferbench source tree ``source``, "+dirty" when its code (:data:`CODE`:
+    changed or new files) differs from it, or "unknown"."""
     try:
         commit = subprocess.run(["git", "-C", str(source), "rev-parse", "--short=12", "HEAD"],
                                 capture_output=True, text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(source), "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(["git", "-C", str(source), "status", "--porcelain", "--", *CODE],
                                capture_output=True, text=True, timeout=10, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
