@@ -3,6 +3,7 @@ NaN folds, per-class recall and calibration."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -146,3 +147,19 @@ def test_zero_recall_on_a_class_is_flagged(tmp_path):
     md = (tmp_path / "out" / "leaderboard.md").read_text()
     assert "0.0 (!)" in md and "reliability diagram" in md
     assert (tmp_path / "out" / "figures").rglob("calibration-*.png")
+
+
+def test_one_training_run_on_one_split_bolds_no_model(tmp_path):
+    base = make_dataset(n_subjects=40, per_subject=6, n_classes=3, subjects=False)
+    split = np.where(np.arange(len(base)) % 3 == 0, "test", "train")
+    dataset = dataclasses.replace(base, split=split)
+    plan = assign_folds(dataset, "official", 1, 0)
+    clear = {"strong": 0.97, "weak": 0.4}  # McNemar on 80 test images: p far below 0.001
+    write_run(tmp_path / "once", clear, protocol="official", k=1, dataset=dataset, plan=plan)
+    analysis = build_report([tmp_path / "once"], tmp_path / "once-out").analyses[0]
+    assert analysis.units.training_runs == 1
+    assert analysis.pairs["accuracy"].iloc[0]["mcnemar_p_holm"] < 0.001
+    assert analysis.best == {metric: None for metric in analysis.best}
+    md = unpadded((tmp_path / "once-out" / "leaderboard.md").read_text())
+    assert "No bold: one training run per model on one split." in md and "**" not in md.split("| strong |")[1].split("\n")[0]
+    assert "no test of which model is best: one training run per model on one split" in md

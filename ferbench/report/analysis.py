@@ -181,7 +181,10 @@ def correctness(board: Board, labels: list[str]) -> pd.DataFrame | None:
 def _best(summary: pd.DataFrame, pairs: pd.DataFrame, metric: str, higher: bool,
           columns: list[str], alpha: float) -> str | None:
     """The entry with the best mean, where every test in ``columns`` (Holm-adjusted p-values)
-    says it beats every other entry; else None (also when no test applies)."""
+    says it beats every other entry; else None (also when no test applies, or the metric is
+    undefined in every fold)."""
+    if f"{metric}_mean" not in summary:
+        return None
     means = summary[f"{metric}_mean"].dropna()
     if len(means) < 2 or pairs.empty or not columns:
         return None
@@ -196,9 +199,14 @@ def _bold_tests(metric: str, units: Units) -> tuple[list[str], str]:
     """The Holm-adjusted p-value columns that must all fall below α for a bold best, and their names.
 
     On accuracy: the test at the cluster unit (sign-flip over clusters, or McNemar where each
-    image is its own unit) and, with several folds, the corrected (repeated) k-fold t. Other
-    metrics have no per-image test: the corrected t alone, and no bold on a single split.
+    image is its own unit) and the corrected (repeated) k-fold t. Other metrics have no
+    per-image test: the corrected t alone. With one training run per model (one split, one
+    seed) no bold at all: the per-image tests see which test images a model got right, not how
+    another training run would do (Dietterich 1998), and that is what decides which model is
+    better.
     """
+    if units.training_runs < 2:
+        return [], ""
     fold_test = ("corrected repeated k-fold t (Bouckaert-Frank)" if units.repeats > 1
                  else "corrected resampled t (Nadeau-Bengio)")
     columns, names = [], []
@@ -209,9 +217,8 @@ def _bold_tests(metric: str, units: Units) -> tuple[list[str], str]:
         else:
             columns.append("mcnemar_p_holm")
             names.append("McNemar (exact) on the test images")
-    if units.training_runs >= 2:
-        columns.append("nb_p_holm")
-        names.append(fold_test)
+    columns.append("nb_p_holm")
+    names.append(fold_test)
     return columns, " and ".join(names) + (", each Holm-adjusted" if names else "")
 
 

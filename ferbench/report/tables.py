@@ -71,7 +71,8 @@ def provenance(analysis: BoardAnalysis) -> list[tuple[str, str]]:
         ("ferbench", f"{merged('ferbench')} (commit {merged('commit')}), torch {merged('torch')}"),
         ("device", f"{merged('device')}, {merged('threads')} threads, precision {merged('precision')}"),
         ("leakage", leakage_text(analysis)),
-        ("significance", f"{analysis.test}, α = {_alpha(analysis):g}"),
+        ("significance", f"{analysis.test}, α = {_alpha(analysis):g}" if analysis.test else
+         "no test of which model is best: one training run per model on one split"),
     ]
     if analysis.units is not None:
         lines.insert(3, ("independent units", analysis.units.describe()))
@@ -410,6 +411,10 @@ def bold_note(analysis: BoardAnalysis) -> str:
               f"Mean ± sd over all {analysis.board.repeats} × {analysis.board.plan.k} folds, in %.")
     runs = ("" if analysis.board.repeats > 1 else
             " One training run per model and fold: the variation between training runs is not covered.")
+    if analysis.units is not None and analysis.units.training_runs < 2:
+        return (f"No bold: one training run per model on one split. The tests below cover the sampling of "
+                f"test images, not the variation between training runs, so they cannot say which model is "
+                f"better. {spread}")
     return (f"Bold: the best model in a column, only where it beats every other model significantly "
             f"({analysis.test or 'no test applies'}, α = {_alpha(analysis):g}){where}. {spread}{runs}")
 
