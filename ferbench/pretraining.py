@@ -75,8 +75,9 @@ def training_rows(dataset: Dataset) -> tuple[np.ndarray, str]:
     return rows, f"official training split ({', '.join(names)})"
 
 
-def read_card(weights: Path) -> dict[str, Any]:
-    """The card beside ``weights``, checked against the file: a UserError naming the file and
+def read_card(weights: Path, data: bytes | None = None) -> dict[str, Any]:
+    """The card beside ``weights``, checked against the file (or against ``data``, its bytes
+    already read, so that what is checked is what gets loaded): a UserError naming the file and
     the fix when either is missing, unreadable, or the weights changed since they were written."""
     weights = Path(weights)
     card = card_path(weights)
@@ -94,7 +95,7 @@ def read_card(weights: Path) -> dict[str, Any]:
     if not isinstance(stored, dict) or needed - set(stored):
         raise UserError(f"--init {weights}: {card} is not a ferbench pretraining card (it lacks "
                         f"{sorted(needed - set(stored if isinstance(stored, dict) else {}))}); pretrain again.")
-    actual = file_sha256(weights)
+    actual = file_sha256(weights) if data is None else hashlib.sha256(data).hexdigest()
     if actual != stored["sha256"]:
         raise UserError(f"--init {weights}: the file's SHA-256 is {actual[:12]}…, its card says "
                         f"{stored['sha256'][:12]}…: the weights changed after `ferbench pretrain` wrote them. "

@@ -40,11 +40,13 @@ def load_init(model: nn.Module, init: Init, name: str, classes: list[str]) -> di
     its fresh initialisation. A mismatch is a :class:`UserError` naming the tensors and both
     shapes. Returns the card as a job records it (its row list left out) with what happened to
     the head."""
-    card = read_card(Path(init.path))
+    path = Path(init.path)
+    data = path.read_bytes() if path.is_file() else None  # read once: hashed, then loaded
+    card = read_card(path, data)
     if card["sha256"] != init.sha256:
         raise UserError(f"--init {init.path} now holds other weights (sha256 {card['sha256'][:12]}…) than "
                         f"this job was planned with ({init.sha256[:12]}…); re-run to plan it again.")
-    state = load_safetensors(Path(init.path).read_bytes())
+    state = load_safetensors(data)
     own = model.state_dict()
     same_classes = list(card["classes"]) == list(classes)
     head = [] if same_classes else head_keys(model, len(classes))
