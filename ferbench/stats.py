@@ -670,7 +670,10 @@ def pairwise(
     many were compared. Fold-based tests (corrected t: Nadeau–Bengio, which over several repeats
     is Bouckaert–Frank; Wilcoxon; plain t; the correlated Bayesian t with ``rope``) are NaN with
     fewer than 2 folds or ``test_train_ratio`` None; ``mean_difference`` is the mean fold
-    difference. ``correct``: rows = pooled test samples, columns = models, correctness (bool),
+    difference. With ``test_train_ratio`` None and several rows (one split, trained under
+    several seeds: every row shares its training and test data), only the plain paired t runs,
+    over the seeds: their differences are training randomness alone, which is what it tests.
+    ``correct``: rows = pooled test samples, columns = models, correctness (bool),
     or None; with it, the pooled difference gets a cluster bootstrap interval, and where
     ``clusters`` (one id per row of ``correct``) puts several samples in a cluster the
     cluster sign-flip and clustered McNemar tests run, else the per-image McNemar test.
@@ -720,6 +723,8 @@ def pairwise(
                 bayes_rope=bayes.equivalent,
                 bayes_b=bayes.b_better,
             )
+        elif x.size >= 2:
+            row.update(ttest_p=paired_ttest(x, y, confidence).pvalue)
         if correct is not None:
             ca, cb = correct[a].to_numpy(), correct[b].to_numpy()
             low, high = np.quantile(draws[:, i] - draws[:, j], [tail, 1 - tail])

@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as st
 from conftest import make_dataset, unpadded
 from test_report import write_run
 
@@ -163,3 +164,33 @@ def test_one_training_run_on_one_split_bolds_no_model(tmp_path):
     md = unpadded((tmp_path / "once-out" / "leaderboard.md").read_text())
     assert "No bold: one training run per model on one split." in md and "**" not in md.split("| strong |")[1].split("\n")[0]
     assert "no test of which model is best: one training run per model on one split" in md
+
+
+def test_one_split_trained_under_three_seeds_is_tested_over_the_seeds(tmp_path):
+    base = make_dataset(n_subjects=40, per_subject=6, n_classes=3, subjects=False)
+    dataset = dataclasses.replace(base, split=np.where(np.arange(len(base)) % 3 == 0, "test", "train"))
+    for seed in (0, 1, 2):  # a clear gap that varies a little from one training run to the next
+        accuracy = {"strong": 0.97 - 0.02 * seed, "weak": 0.4 + 0.05 * seed}
+        write_run(tmp_path / "thrice", accuracy, protocol="official", k=1, seed=seed, dataset=dataset,
+                  plan=assign_folds(dataset, "official", 1, seed))
+    analysis = build_report([tmp_path / "thrice"], tmp_path / "out").analyses[0]
+    board = analysis.board
+    assert analysis.units.training_runs == 3 and board.repeats == 3
+    gaps = {model: board.entries[model].scores["accuracy"].sort_index().to_numpy() for model in ("strong", "weak")}
+    pair = analysis.pairs["accuracy"].iloc[0]
+    direct = st.ttest_rel(gaps["strong"], gaps["weak"])
+    assert pair["ttest_p"] == pytest.approx(direct.pvalue) and pair["ttest_p"] < 0.05
+    assert np.isnan(pair["nb_p"])  # no folds: the corrected t does not apply
+    assert analysis.best["accuracy"] == "strong"
+    assert analysis.test.startswith("sign-flip test over") and "paired t over training seeds" in analysis.test
+    md = unpadded((tmp_path / "out" / "leaderboard.md").read_text())
+    assert "one split × 3 training seeds" in md and "paired t over seeds p (Holm)" in md
+    assert "**" in md.split("| strong |")[1].split("\n")[0]
+    # The same seeds with a gap that flips sign between runs: the per-image tests still separate
+    # the pooled predictions, the seeds do not, and nothing is bold.
+    for seed, (high, low) in enumerate([(0.9, 0.5), (0.5, 0.9), (0.92, 0.5)]):
+        write_run(tmp_path / "flips", {"strong": high, "weak": low}, protocol="official", k=1, seed=seed,
+                  dataset=dataset, plan=assign_folds(dataset, "official", 1, seed))
+    flips = build_report([tmp_path / "flips"], tmp_path / "flips-out").analyses[0]
+    assert flips.pairs["accuracy"].iloc[0]["ttest_p"] > 0.05
+    assert flips.best["accuracy"] is None

@@ -49,8 +49,10 @@ class Units:
 
     @property
     def clustered(self) -> bool:
-        """Whether some cluster holds several test images (then per-image tests are wrong)."""
-        return self.largest > 1
+        """Whether some cluster holds several pooled test predictions: several images, or one
+        image predicted once per repeat (then tests that take each prediction as independent,
+        McNemar's and Wilson's, are wrong)."""
+        return self.largest > 1 or self.repeats > 1
 
     @property
     def training_runs(self) -> int:
@@ -59,9 +61,10 @@ class Units:
     def describe(self) -> str:
         """One line for the provenance: the units and how many training runs a number rests on."""
         clusters = (f"{self.clusters} {self.unit}s ({self.images} test images, up to {self.largest} "
-                    f"per {self.unit})" if self.clustered else f"{self.images} test images, each its own unit")
+                    f"per {self.unit})" if self.largest > 1 else f"{self.images} test images, each its own unit")
         runs = f"{self.training_runs} training run{'s' if self.training_runs != 1 else ''} per model"
-        runs += (f" ({self.folds} folds × {self.repeats} fold plans)" if self.repeats > 1 else
+        runs += (f" (one split × {self.repeats} training seeds)" if self.repeats > 1 and self.folds == 1 else
+                 f" ({self.folds} folds × {self.repeats} fold plans)" if self.repeats > 1 else
                  f" ({self.folds} fold{'s' if self.folds != 1 else ''} of one fold plan, one seed: "
                  "variation between training runs of one fold is not covered)")
         return f"{clusters}; {runs}"
@@ -199,16 +202,18 @@ def _bold_tests(metric: str, units: Units) -> tuple[list[str], str]:
     """The Holm-adjusted p-value columns that must all fall below α for a bold best, and their names.
 
     On accuracy: the test at the cluster unit (sign-flip over clusters, or McNemar where each
-    image is its own unit) and the corrected (repeated) k-fold t. Other metrics have no
-    per-image test: the corrected t alone. With one training run per model (one split, one
+    image is its own unit) and the corrected (repeated) k-fold t, or on one split trained under
+    several seeds the paired t over seeds. Other metrics have no per-image test: the fold (or
+    seed) test alone. With one training run per model (one split, one
     seed) no bold at all: the per-image tests see which test images a model got right, not how
     another training run would do (Dietterich 1998), and that is what decides which model is
     better.
     """
     if units.training_runs < 2:
         return [], ""
-    fold_test = ("corrected repeated k-fold t (Bouckaert-Frank)" if units.repeats > 1
-                 else "corrected resampled t (Nadeau-Bengio)")
+    fold_column, fold_test = (("ttest_p_holm", "paired t over training seeds") if units.folds == 1 else
+                              ("nb_p_holm", "corrected repeated k-fold t (Bouckaert-Frank)") if units.repeats > 1
+                              else ("nb_p_holm", "corrected resampled t (Nadeau-Bengio)"))
     columns, names = [], []
     if metric == "accuracy":
         if units.clustered:
@@ -217,7 +222,7 @@ def _bold_tests(metric: str, units: Units) -> tuple[list[str], str]:
         else:
             columns.append("mcnemar_p_holm")
             names.append("McNemar (exact) on the test images")
-    columns.append("nb_p_holm")
+    columns.append(fold_column)
     names.append(fold_test)
     return columns, " and ".join(names) + (", each Holm-adjusted" if names else "")
 

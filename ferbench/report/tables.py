@@ -252,7 +252,7 @@ def pair_table(analysis: BoardAnalysis) -> list[dict[str, str]]:
         "mcnemar_bc": ("–" if not math.isfinite(row["mcnemar_b"])
                        else f"{int(row['mcnemar_b'])}/{int(row['mcnemar_c'])}"),
         "mcnemar": pvalue(row["mcnemar_p"]), "mcnemar_holm": pvalue(row["mcnemar_p_holm"]),
-        "ttest": pvalue(row["ttest_p"]),
+        "ttest": pvalue(row["ttest_p"]), "ttest_holm": pvalue(row["ttest_p_holm"]),
     } for _, row in pairs.iterrows()]
 
 
@@ -261,12 +261,18 @@ def pair_columns(analysis: BoardAnalysis) -> list[tuple[str, str]]:
     on pooled predictions at the board's independent unit."""
     units = analysis.units
     fold_test = "corrected repeated t" if analysis.board.repeats > 1 else "corrected t"
-    columns = [("a", "A"), ("b", "B"), ("difference", "A − B (points, mean over folds)"), ("folds", "folds"),
-               ("nb", f"{fold_test} p"), ("nb_holm", f"{fold_test} p (Holm)"),
-               ("wilcoxon", "Wilcoxon p"), ("wilcoxon_holm", "Wilcoxon p (Holm)"),
-               ("bayes", f"P(A better / within ±{100 * analysis.rope:g} / B better)")]
+    extra = [("ttest", "paired t p (uncorrected; extra)")]
+    if analysis.board.plan.k == 1:  # one split: no folds; with several seeds, the paired t over them
+        columns = [("a", "A"), ("b", "B"), ("difference", "A − B (points, mean over seeds)"), ("folds", "seeds"),
+                   ("ttest", "paired t over seeds p"), ("ttest_holm", "paired t over seeds p (Holm)")]
+        extra = []
+    else:
+        columns = [("a", "A"), ("b", "B"), ("difference", "A − B (points, mean over folds)"), ("folds", "folds"),
+                   ("nb", f"{fold_test} p"), ("nb_holm", f"{fold_test} p (Holm)"),
+                   ("wilcoxon", "Wilcoxon p"), ("wilcoxon_holm", "Wilcoxon p (Holm)"),
+                   ("bayes", f"P(A better / within ±{100 * analysis.rope:g} / B better)")]
     if analysis.primary != "accuracy" or units is None:
-        return columns + [("ttest", "paired t p (uncorrected; extra)")]
+        return columns + extra
     if units.clustered:
         columns += [("diff_ci", f"pooled A − B 95% CI (by {units.unit})"),
                     ("signflip", f"sign-flip over {units.unit}s p"),
@@ -277,7 +283,7 @@ def pair_columns(analysis: BoardAnalysis) -> list[tuple[str, str]]:
         columns += [("diff_ci", "pooled A − B 95% CI (bootstrap)"),
                     ("mcnemar_bc", "McNemar b/c"), ("mcnemar", "McNemar p (test images only)"),
                     ("mcnemar_holm", "McNemar p (Holm)")]
-    return columns + [("ttest", "paired t p (uncorrected; extra)")]
+    return columns + extra
 
 
 def recall_frame(analysis: BoardAnalysis) -> pd.DataFrame:
