@@ -204,10 +204,9 @@ def _bold_tests(metric: str, units: Units) -> tuple[list[str], str]:
     On accuracy: the test at the cluster unit (sign-flip over clusters, or McNemar where each
     image is its own unit) and the corrected (repeated) k-fold t, or on one split trained under
     several seeds the paired t over seeds. Other metrics have no per-image test: the fold (or
-    seed) test alone. With one training run per model (one split, one
-    seed) no bold at all: the per-image tests see which test images a model got right, not how
-    another training run would do (Dietterich 1998), and that is what decides which model is
-    better.
+    seed) test alone. With one training run per model (one split, one seed) no bold at all: the
+    per-image tests cover the sampling of test images, not the variation between training runs
+    (Dietterich 1998), so they cannot say which model is better.
     """
     if units.training_runs < 2:
         return [], ""
