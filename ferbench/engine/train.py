@@ -201,9 +201,8 @@ def channel_stats(images: np.ndarray, chunk: int = 4096) -> tuple[torch.Tensor, 
 def optimizer_for(recipe: Recipe, params) -> torch.optim.Optimizer:
     """The optimiser ``recipe`` names over ``params``. Adam and AdamW run torch's fused kernel, on
     the CPU as on CUDA: for res-bilstm-fusion (1.7 M parameters in 45 tensors, one thread) a step
-    took 0.74-0.88 ms against 5.3-5.5 ms for the default multi-tensor (foreach) one, and one epoch
-    of ``fit`` at the paper's batch of 4 ran 1.09 × (1.06-1.11) as fast, with two other training
-    processes on the same 2 cores."""
+    took 0.76 ms against 5.45 ms for the default multi-tensor (foreach) one, and one epoch of
+    ``fit`` at the paper's batch of 4 ran 1.09 × as fast (``benchmarks/optimizer_kernels.py``)."""
     if recipe.optimizer == "sgd":
         return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum,
                                weight_decay=recipe.weight_decay, nesterov=True)
