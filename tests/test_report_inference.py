@@ -194,3 +194,31 @@ def test_one_split_trained_under_three_seeds_is_tested_over_the_seeds(tmp_path):
     flips = build_report([tmp_path / "flips"], tmp_path / "flips-out").analyses[0]
     assert flips.pairs["accuracy"].iloc[0]["ttest_p"] > 0.05
     assert flips.best["accuracy"] is None
+
+
+def test_models_on_more_fold_plans_than_others_are_compared_on_the_plans_all_share(tmp_path):
+    dataset = make_dataset(n_subjects=10, per_subject=6, n_classes=3)
+    for seed in (0, 1, 2):
+        write_run(tmp_path / "run", {"m1": 0.8, "m2": 0.6}, k=4, seed=seed, dataset=dataset)
+    write_run(tmp_path / "run", {"m3": 0.7}, k=4, seed=0, dataset=dataset)  # one fold plan only
+    write_run(tmp_path / "run", {"m4": 0.7}, k=4, seed=1, dataset=dataset)  # not on the first plan
+    analysis = build_report([tmp_path / "run"], tmp_path / "out").analyses[0]
+    board = analysis.board
+    assert board.repeats == 3 and board.complete() == ["m1", "m2", "m3"]
+    assert board.run_repeats("m1") == [0, 1, 2] and board.run_repeats("m3") == [0]
+    assert board.shared_repeats(board.complete()) == [0]
+    summary = analysis.summary
+    assert summary.loc["m1", "fold_plans"] == 3 and summary.loc["m3", "fold_plans"] == 1
+    # Means over all of a model's folds; the tests on the first plan's four folds only.
+    assert summary.loc["m1", "accuracy_mean"] == pytest.approx(board.entries["m1"].scores["accuracy"].mean())
+    pairs = analysis.pairs["accuracy"].set_index(["a", "b"])
+    assert set(pairs["folds"]) == {4}
+    first = {m: board.entries[m].scores["accuracy"].sort_index().to_numpy()[:4] for m in ("m1", "m3")}
+    direct = stats.corrected_ttest(first["m1"], first["m3"], board.test_train_ratio())
+    assert pairs.loc[("m1", "m3"), "nb_p"] == pytest.approx(direct.pvalue)
+    assert analysis.units.repeats == 1 and analysis.units.most == 3
+    assert analysis.test.endswith("corrected resampled t (Nadeau-Bengio), each Holm-adjusted")
+    md = unpadded((tmp_path / "out" / "leaderboard.md").read_text())
+    assert "| m1 | 12/12 |" in md and "| m3 | 4/4 |" in md
+    assert "some models ran on 3 fold plans (12 training runs" in md
+    assert "not compared (results missing on some folds): m4" in md

@@ -38,7 +38,9 @@ class Ranking:
 class Units:
     """What the statistics of a board treat as independent: the cluster ``unit`` (subject,
     sequence, copy group or image), how many test clusters and images there are, the images in
-    the largest cluster, and the training runs behind each model's number (folds × repeats)."""
+    the largest cluster, and the training runs behind each model's number (folds × repeats).
+    ``repeats`` are the fold plans the tests use (those every compared model was run on);
+    ``most`` the most fold plans any model was run on, where that is more."""
 
     unit: str
     clusters: int
@@ -46,6 +48,7 @@ class Units:
     largest: int
     folds: int
     repeats: int
+    most: int = 0
 
     @property
     def clustered(self) -> bool:
@@ -67,6 +70,11 @@ class Units:
                  f" ({self.folds} folds × {self.repeats} fold plans)" if self.repeats > 1 else
                  f" ({self.folds} fold{'s' if self.folds != 1 else ''} of one fold plan, one seed: "
                  "variation between training runs of one fold is not covered)")
+        if self.most > self.repeats:
+            runs += (f"; some models ran on {self.most} fold plans ({self.folds * self.most} training runs: "
+                     f"their means and intervals use all of them), and the tests compare every model on the "
+                     f"{self.repeats if self.repeats > 1 else 'one'} fold plan{'s' if self.repeats > 1 else ''} "
+                     "all of them share")
         return f"{clusters}; {runs}"
 
 
@@ -128,13 +136,16 @@ def _uncopied(entry: Entry, copied: np.ndarray) -> dict[str, float]:
             "uncopied_n": int(keep.sum()), "tested_n": int(len(keep))}
 
 
-def units(board: Board) -> Units:
-    """The cluster unit of ``board``'s test images (from its fold plan) and its counts."""
+def units(board: Board, repeats: int | None = None) -> Units:
+    """The cluster unit of ``board``'s test images (from its fold plan) and its counts;
+    ``repeats``: the fold plans the tests use, where fewer than the board's."""
     rows = np.unique(np.concatenate([np.zeros(0, np.int64)] + [entry.predictions["index"].to_numpy(dtype=np.int64)
                                                                for entry in board.entries.values()]))
     unit, clusters = board.plan.test_clusters(rows)
     sizes = np.unique(clusters, return_counts=True)[1]
-    return Units(unit, len(sizes), len(rows), int(sizes.max(initial=1)), board.plan.k, board.repeats)
+    repeats = board.repeats if repeats is None else repeats
+    return Units(unit, len(sizes), len(rows), int(sizes.max(initial=1)), board.plan.k, repeats,
+                 board.repeats if board.repeats > repeats else 0)
 
 
 def _pooled_interval(board: Board, entry: Entry, clustered: bool, seed: int) -> tuple[float, float]:
@@ -163,13 +174,17 @@ def class_recall(board: Board) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index", columns=board.classes)
 
 
-def correctness(board: Board, labels: list[str]) -> pd.DataFrame | None:
-    """Per-prediction correctness of each entry's pooled out-of-fold predictions, rows aligned
-    by (repeat, data set row); None when the entries were not tested on the same samples."""
+def correctness(board: Board, labels: list[str], repeats: list[int] | None = None) -> pd.DataFrame | None:
+    """Per-prediction correctness of each entry's pooled out-of-fold predictions (of ``repeats``
+    only, when given), rows aligned by (repeat, data set row); None when the entries were not
+    tested on the same samples."""
     columns = {}
     reference = None
     for label in labels:
-        predictions = board.entries[label].predictions.sort_values(["repeat", "index"])
+        predictions = board.entries[label].predictions
+        if repeats is not None:
+            predictions = predictions[predictions["repeat"].isin(repeats)]
+        predictions = predictions.sort_values(["repeat", "index"])
         index = pd.MultiIndex.from_arrays([predictions["repeat"].to_numpy(dtype=np.int64),
                                            predictions["index"].to_numpy(dtype=np.int64)],
                                           names=["repeat", "index"])
@@ -181,14 +196,11 @@ def correctness(board: Board, labels: list[str]) -> pd.DataFrame | None:
     return pd.DataFrame(columns, index=reference)
 
 
-def _best(summary: pd.DataFrame, pairs: pd.DataFrame, metric: str, higher: bool,
-          columns: list[str], alpha: float) -> str | None:
-    """The entry with the best mean, where every test in ``columns`` (Holm-adjusted p-values)
-    says it beats every other entry; else None (also when no test applies, or the metric is
-    undefined in every fold)."""
-    if f"{metric}_mean" not in summary:
-        return None
-    means = summary[f"{metric}_mean"].dropna()
+def _best(folds: pd.DataFrame, pairs: pd.DataFrame, higher: bool, columns: list[str], alpha: float) -> str | None:
+    """The entry with the best mean over the compared ``folds`` (folds × entries), where every
+    test in ``columns`` (Holm-adjusted p-values) says it beats every other entry; else None
+    (also when no test applies, or the metric is undefined in every fold)."""
+    means = folds.mean().dropna()
     if len(means) < 2 or pairs.empty or not columns:
         return None
     best = means.idxmax() if higher else means.idxmin()
@@ -196,6 +208,15 @@ def _best(summary: pd.DataFrame, pairs: pd.DataFrame, metric: str, higher: bool,
     if len(mine) != len(means) - 1 or mine[columns].isna().any().any():
         return None
     return best if bool((mine[columns] < alpha).all().all()) else None
+
+
+def _compared(board: Board, labels: list[str], repeats: list[int], metric: str) -> pd.DataFrame:
+    """Fold scores (folds × ``labels``) on ``metric``, on the folds of ``repeats`` only: where
+    some models ran on more fold plans than others, every model is compared on the plans all
+    of them share."""
+    frame = pd.DataFrame({label: board.entries[label].scores[metric] if metric in board.entries[label].scores
+                          else pd.Series(np.nan, index=board.entries[label].scores.index) for label in labels})
+    return frame[np.isin(frame.index // board.plan.k, repeats)]
 
 
 def _bold_tests(metric: str, units: Units) -> tuple[list[str], str]:
@@ -249,7 +270,9 @@ def analyse_board(board: Board, alpha: float = 0.05, primary: str = "accuracy",
     directions = _directions(board)
     notes = [f"metric {m!r} has no stored direction; taken as higher-is-better" for m in metrics
              if m not in directions]
-    found = units(board)
+    complete = board.complete()
+    shared = board.shared_repeats(complete)
+    found = units(board, len(shared) if complete else None)
     if any(plan.clusters is None for plan in board.plans):
         notes.append("this run's fold plans were saved without clusters (by an older ferbench): every test "
                      "image counts as independent; `ferbench run` with the same options on the run directory "
@@ -258,7 +281,8 @@ def analyse_board(board: Board, alpha: float = 0.05, primary: str = "accuracy",
     rows = {}
     for label, entry in board.entries.items():
         row = {"model": entry.model, "recipe": entry.recipe_name,
-               "folds": len(entry.folds), "failed": len(entry.failed)}
+               "folds": len(entry.folds), "failed": len(entry.failed),
+               "fold_plans": len(board.run_repeats(label))}
         copied = board.copied(entry.predictions)  # None for every entry alike: the audits found no copies
         if copied is not None:
             row |= _uncopied(entry, copied)
@@ -277,7 +301,8 @@ def analyse_board(board: Board, alpha: float = 0.05, primary: str = "accuracy",
                 notes.append(f"{label}: {metric} is undefined in {len(entry.scores) - len(values)} of "
                              f"{len(entry.scores)} folds; its mean is over the other folds")
             row[f"{metric}_pooled"] = pooled.get(metric, np.nan)
-        row["accuracy_low"], row["accuracy_high"] = _pooled_interval(board, entry, found.clustered, seed)
+        row["accuracy_low"], row["accuracy_high"] = _pooled_interval(board, entry, found.clustered or row["fold_plans"] > 1,
+                                                                   seed)
         row["ece"] = expected_calibration_error(entry.predictions["y_true"].to_numpy(dtype=np.int64),
                                                 entry.proba)
         row["min_recall"] = float(recall.loc[label].min())
@@ -289,14 +314,13 @@ def analyse_board(board: Board, alpha: float = 0.05, primary: str = "accuracy",
     summary.index.name = "label"
     if "macro_f1_mean" in summary:
         summary["macro_f1_order"] = summary["macro_f1_mean"].rank(ascending=False, method="min")
-    complete = board.complete()
     incomplete = [label for label in board.entries if label not in complete]
     for label, entry in board.entries.items():
         notes += [f"{label}, {board.fold_name(fold)}: failed ({error})" for fold, error in sorted(entry.failed.items())]
     if incomplete:
         notes.append(f"not compared (results missing on some folds): {', '.join(incomplete)}")
 
-    correct = correctness(board, complete) if len(complete) >= 2 else None
+    correct = correctness(board, complete, shared) if len(complete) >= 2 else None
     clusters = None if correct is None else board.plan.test_clusters(correct.index.get_level_values(-1))[1]
     pairs, best = {}, {}
     for metric in metrics:
@@ -305,19 +329,18 @@ def analyse_board(board: Board, alpha: float = 0.05, primary: str = "accuracy",
             pairs[metric] = pd.DataFrame()
             best[metric] = None
             continue
-        folds = pd.DataFrame({label: board.entries[label].scores[metric] for label in complete})
+        folds = _compared(board, complete, shared, metric)
         accuracy = metric == "accuracy"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             pairs[metric] = stats.pairwise(folds, board.test_train_ratio(), correct if accuracy else None,
                                            alpha=alpha, clusters=clusters if accuracy else None,
                                            rope=rope, seed=seed)
-        best[metric] = _best(summary.loc[complete], pairs[metric], metric, higher,
-                             _bold_tests(metric, found)[0], alpha)
+        best[metric] = _best(folds, pairs[metric], higher, _bold_tests(metric, found)[0], alpha)
 
     ranking = None
     if len(complete) >= 2 and found.training_runs >= 2:
-        folds = pd.DataFrame({label: board.entries[label].scores[primary] for label in complete})
+        folds = _compared(board, complete, shared, primary)
         if not folds.isna().any().any():
             ranking = rank_models(folds, primary, directions.get(primary, True), alpha,
                                   f"folds of {board.plan.dataset}", independent=False)

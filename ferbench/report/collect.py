@@ -117,11 +117,28 @@ class Board:
                 mask |= (predictions["repeat"].to_numpy() == repeat) & predictions["index"].isin(rows).to_numpy()
         return mask if found else None
 
+    def run_repeats(self, label: str) -> list[int]:
+        """The repeats (fold plans, by position) ``label`` was run on: where it has a result, ok or
+        failed. A board may hold some models under several fold plans and the others under one."""
+        entry = self.entries[label]
+        return sorted({fold // self.plan.k for fold in [*entry.folds, *entry.failed]})
+
     def complete(self) -> list[str]:
-        """Labels of the entries with a result on every fold of every repeat: the ones compared
-        statistically."""
-        return [label for label, entry in self.entries.items()
-                if len(entry.folds) == self.plan.k * self.repeats]
+        """Labels of the entries with a result on every fold of the first fold plan and of every
+        other plan they were run on: the ones compared statistically, on the plans they share
+        (:meth:`shared_repeats`)."""
+        out = []
+        for label, entry in self.entries.items():
+            repeats = self.run_repeats(label)
+            if repeats[:1] == [0] and len(entry.folds) == self.plan.k * len(repeats):
+                out.append(label)
+        return out
+
+    def shared_repeats(self, labels: Sequence[str]) -> list[int]:
+        """The repeats every one of ``labels`` was run on (the first plan at least, for
+        :meth:`complete` entries)."""
+        sets = [set(self.run_repeats(label)) for label in labels]
+        return sorted(set.intersection(*sets)) if sets else []
 
     def test_train_ratio(self) -> float | None:
         """Mean n_test / n_train over folds (Nadeau-Bengio's correction); None with one fold."""

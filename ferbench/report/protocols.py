@@ -65,6 +65,7 @@ class ProtocolComparison:
                     "dataset": self.dataset, "label": label, "protocol": protocol,
                     "k": analysis.board.plan.k, "seed": analysis.board.plan.seed, "metric": self.metric,
                     "mean": mean, "sd": row[f"{self.metric}_sd"], "folds": int(row["folds"]),
+                    "fold_plans": int(row["fold_plans"]),
                     "leaky": analysis.board.leaky,
                     "gap_points": None if analysis is self.reference else 100 * (mean - reference),
                     "reference": self.reference.board.plan.protocol, "paired_test": self.test_name,
@@ -109,11 +110,12 @@ PAIRED_COLUMNS = ("mcnemar_b", "mcnemar_c", "mcnemar_p", "mcnemar_p_holm")
 
 
 def _correct(analysis: BoardAnalysis, label: str) -> pd.Series | None:
-    """Per-image correctness of a model's pooled predictions on a board, indexed by data set row
-    in order; None unless every fold has a result."""
-    if label not in analysis.board.complete() or analysis.board.repeats > 1:
-        return None  # several fold plans test each image several times: no one-to-one pairing
-    return correctness(analysis.board, [label])[label].droplevel("repeat")
+    """Per-image correctness of a model's predictions on a board's first fold plan (where a board
+    has several, each tests every image once on each: the first gives the one-to-one pairing),
+    indexed by data set row in order; None unless every fold has a result."""
+    if label not in analysis.board.complete():
+        return None
+    return correctness(analysis.board, [label], [0])[label].droplevel("repeat")
 
 
 def _number(value: object) -> float:
@@ -173,9 +175,11 @@ def table(comparison: ProtocolComparison) -> tuple[list[str], list[list[str]]]:
                 cells.append("–")
                 continue
             row = frame.loc[(label, analysis.board.plan.protocol)]
-            done = "" if row["folds"] == row["k"] else f" ({row['folds']}/{row['k']} folds)"
+            expected = row["k"] * row["fold_plans"]
+            done = "" if row["folds"] == expected else f" ({row['folds']}/{expected} folds)"
             spread = "" if row["k"] == 1 else f" ± {percent(row['sd'])}"
-            cells.append(f"{percent(row['mean'])}{spread}{done}")
+            plans = "" if row["fold_plans"] == 1 else f" ({row['fold_plans']} fold plans)"
+            cells.append(f"{percent(row['mean'])}{spread}{done}{plans}")
         cells += [f"{frame.loc[(label, a.board.plan.protocol), 'gap_points']:+.1f}" if a in present else "–"
                   for a in others]
         for analysis in tested:
@@ -205,8 +209,9 @@ def csv(comparisons: list[ProtocolComparison]) -> str:
 
 
 NOTE = ("Each gap is a difference of means over folds. Where a model's predictions under both protocols "
-        "cover the same test images, a McNemar test pairs them image by image (b: right under the first "
-        "protocol and wrong under the reference; c: the reverse; Holm over the models), clustered "
+        "cover the same test images, a McNemar test pairs them image by image, on the first fold plan where "
+        "a board has several (b: right under the first protocol and wrong under the reference; c: the "
+        "reverse; Holm over the models), clustered "
         "(Durkalski et al. 2003) where a subject, clip or chain of copies holds several test images: it "
         "sees test-image variation only, not the variation between training runs. The leakage verdicts "
         "below say what the leaky protocol lets into training.")

@@ -143,13 +143,12 @@ def main_table(analysis: BoardAnalysis) -> list[dict[str, Any]]:
     primary = analysis.primary
     order = _order(analysis)
     board = analysis.board
-    k = board.plan.k * board.repeats
     rows = []
     for label in order:
         row = summary.loc[label]
         cells: dict[str, Any] = {
             "model": label,
-            "folds": f"{int(row['folds'])}/{k}" + (f" ({int(row['failed'])} failed)" if row["failed"] else ""),
+            "folds": f"{int(row['folds'])}/{board.plan.k * int(row['fold_plans'])}" + (f" ({int(row['failed'])} failed)" if row["failed"] else ""),
         }
         for metric in analysis.metrics:
             mean, sd = row.get(f"{metric}_mean"), row.get(f"{metric}_sd")
@@ -260,7 +259,7 @@ def pair_columns(analysis: BoardAnalysis) -> list[tuple[str, str]]:
     """(key, header) of the pairwise table: fold-level tests, the Bayesian test, and the tests
     on pooled predictions at the board's independent unit."""
     units = analysis.units
-    fold_test = "corrected repeated t" if analysis.board.repeats > 1 else "corrected t"
+    fold_test = "corrected repeated t" if units is not None and units.repeats > 1 else "corrected t"
     extra = [("ttest", "paired t p (uncorrected; extra)")]
     if analysis.board.plan.k == 1:  # one split: no folds; with several seeds, the paired t over them
         columns = [("a", "A"), ("b", "B"), ("difference", "A − B (points, mean over seeds)"), ("folds", "seeds"),
@@ -413,10 +412,15 @@ PAIR_NOTE = ("the Bayesian column is the correlated Bayesian t-test's posterior 
 def bold_note(analysis: BoardAnalysis) -> str:
     bold = [metric_label(m) for m, label in analysis.best.items() if label]
     where = f" (here: {', '.join(bold)})" if bold else " (here: none)"
+    plans = analysis.summary["fold_plans"] if "fold_plans" in analysis.summary else pd.Series([1])
     spread = ("Mean ± sd over folds, in %." if analysis.board.repeats == 1 else
-              f"Mean ± sd over all {analysis.board.repeats} × {analysis.board.plan.k} folds, in %.")
-    runs = ("" if analysis.board.repeats > 1 else
-            " One training run per model and fold: the variation between training runs is not covered.")
+              f"Mean ± sd over all {analysis.board.repeats} × {analysis.board.plan.k} folds, in %."
+              if (plans == analysis.board.repeats).all() else
+              "Mean ± sd over all folds of each model's fold plans (the folds column), in %.")
+    runs = ("" if (plans > 1).all() else
+            " One training run per model and fold: the variation between training runs is not covered."
+            if (plans == 1).all() else
+            " Models on one fold plan: one training run per fold, the variation between training runs not covered.")
     if analysis.units is not None and analysis.units.training_runs < 2:
         return (f"No bold: one training run per model on one split. The tests below cover the sampling of "
                 f"test images, not the variation between training runs, so they cannot say which model is "
