@@ -1,5 +1,6 @@
 """The published boards are what ``ferbench report`` makes of their committed run directories:
-each is regenerated from ``leaderboards/<board>/run`` and compared with the committed files."""
+each is regenerated from the run directories its page names (``leaderboards/<board>/run``, and
+others beside it, like ``paper-run``) and compared with the committed files."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from ferbench.report import build_report
 BOARDS = Path(__file__).resolve().parents[1] / "leaderboards"
 #: The one line that differs between two reports of the same results: when it was generated.
 GENERATED = re.compile(r"Generated \S+ by ferbench")
+#: Where the page names the run directories it was made from.
+SOURCES = re.compile(r"Generated \S+ by ferbench \S+ from (.+?)\.</p>")
 
 
 def _boards() -> list:
@@ -32,7 +35,9 @@ def _in_run_directory(board: Path, path: Path) -> bool:
 def test_a_committed_board_is_reproduced_from_its_run_directory(board, tmp_path, monkeypatch):
     folder = BOARDS / board
     monkeypatch.chdir(BOARDS.parent)  # the page names its run directory as the README's command does
-    outcome = build_report([Path("leaderboards") / board / "run"], tmp_path, html_figures="link")
+    sources = SOURCES.search((folder / "index.html").read_text()).group(1).split(", ")
+    assert all(Path(source).parent == Path("leaderboards") / board for source in sources), sources
+    outcome = build_report(sources, tmp_path, html_figures="link")
     written = {path.relative_to(tmp_path).as_posix() for path in outcome.files}
     committed = {path.relative_to(folder).as_posix() for path in folder.rglob("*")
                  if path.is_file() and path.name != "README.md" and not _in_run_directory(folder, path)}
