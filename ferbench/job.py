@@ -109,6 +109,7 @@ class Job:
     pretrained: bool = False
     compile_mode: str = "none"
     init: Init | None = None
+    stacked: bool = False
 
     @property
     def seed(self) -> int:
@@ -121,8 +122,10 @@ class Job:
         return plan_key(self.dataset, self.protocol, self.k, self.run_seed)
 
     def config(self) -> dict[str, Any]:
-        """Everything that determines the result, as plain JSON (every field, always)."""
-        return {
+        """Everything that determines the result, as plain JSON: every field, and ``stacked``
+        (trained side by side with every other fold of its plan, ``--stacked``) where it is set,
+        so the results of runs without it keep their hashes."""
+        config = {
             "model": self.model,
             "recipe_name": self.recipe_name,
             "recipe": self.recipe.to_dict(),
@@ -138,6 +141,7 @@ class Job:
             "compile_mode": self.compile_mode,
             "init": None if self.init is None else self.init.config(),
         }
+        return {**config, "stacked": True} if self.stacked else config
 
     @property
     def config_hash(self) -> str:

@@ -97,7 +97,9 @@ class JobRecord:
     (fitted mean/std), ``card`` (the model card at the input used: parameters, FLOPs, ...),
     ``init`` (the card of the weights it started from, ``--init``, and what happened to the head),
     ``parameters``, ``resumed_after`` (the epoch a killed job's training resumed after, from its
-    checkpoint; None: trained in one go), ``fit_seconds``, ``predict_seconds``.
+    checkpoint; None: trained in one go), ``stacked`` (``--stacked``: the folds trained side by
+    side, how many were, and why not where they fell back to one at a time; None: trained
+    alone), ``fit_seconds`` (a stacked fit's time shared out evenly), ``predict_seconds``.
 
     ``path`` and ``stale`` are not stored: where the record was read from, and whether its fold
     plan was replaced since (``--force``).
@@ -139,6 +141,7 @@ class JobRecord:
     init: dict[str, Any] | None = None
     parameters: int | None = None
     resumed_after: int | None = None
+    stacked: dict[str, Any] | None = None
     fit_seconds: float | None = None
     predict_seconds: float | None = None
     schema_version: int = SCHEMA_VERSION

@@ -90,6 +90,11 @@ def add_parser(commands) -> None:
     parser.add_argument("--compile", default="none", choices=COMPILE_MODES, dest="compile_mode",
                         help="train through torch.compile with this mode (reduce-overhead: CUDA graphs, "
                         "for the paper's launch-bound batch of 4 on a GPU); default none")
+    parser.add_argument("--stacked", action="store_true",
+                        help="train the k folds of each model and fold plan side by side in one process, one "
+                        "vectorised step for all (for small batches on a GPU; on this kind of 2-core CPU "
+                        "one-thread workers are faster). Each fold keeps its data order and seed; results "
+                        "are marked stacked and never mixed with unstacked ones")
     where = parser.add_argument_group("where jobs run")
     where.add_argument("--executor", default="local",
                        help="local (this machine, default) or slurm (a cluster, through submitit); "
@@ -245,6 +250,7 @@ def command(args: argparse.Namespace) -> int:
         search=search_argument(args), strict_copies=args.strict_copies, pretrained=args.pretrained,
         init=init_arguments(args.init),
         executor=args.executor, executor_options=executor_options(args), compile_mode=args.compile_mode,
+        stacked=args.stacked,
         config_toml=config.dump(saved, _run_parser(), {dest: given(args.argv, flag) for dest, flag in
                                                       REPEATABLE.items()}),
     )

@@ -15,6 +15,7 @@ import platform
 import subprocess
 import time
 import traceback
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -29,6 +30,7 @@ from torch import nn
 from ferbench.data import Clips, Dataset
 from ferbench.engine.device import resolve_precision, seed_everything, use_channels_last
 from ferbench.engine.predict import predict_proba
+from ferbench.engine.stacked import StackingFallback, fit_stacked, stacking_skipped
 from ferbench.engine.train import Checkpoint, EpochCallback, FitResult, ValidationPart, fit
 from ferbench.engine.weights import load_init
 from ferbench.pretraining import PRETRAINING_CHECK
@@ -204,6 +206,18 @@ def _started(job: Job, plan: FoldPlan, dataset: Dataset, context: JobContext) ->
     )
 
 
+def _build(job: Job, spec: ModelSpec, dataset: Dataset, record: JobRecord, image_size: int) -> nn.Module:
+    """The job's model, as training starts it: its initial weights from the job's seed (or its
+    ``--init`` file, recorded), its output shape checked on the first forward pass."""
+    seed_everything(job.seed)
+    model = create_model(spec, num_classes=len(dataset.classes), in_chans=dataset.image_shape[2],
+                         image_size=image_size, pretrained=job.pretrained or None)
+    if job.init is not None:
+        record.init = load_init(model, job.init, spec.name, list(dataset.classes))
+    check_output_shape(model, spec.name, len(dataset.classes))
+    return model
+
+
 def _train(job: Job, dataset: Dataset, plan: FoldPlan, context: JobContext, record: JobRecord,
            on_epoch: EpochCallback | None, checkpoint: Path | None = None
            ) -> tuple[FitResult, np.ndarray, Clips | None]:
@@ -226,16 +240,7 @@ def _train(job: Job, dataset: Dataset, plan: FoldPlan, context: JobContext, reco
         validation = ValidationPart(val.images, val.labels,
                                     None if train_clips is None else val.clips(train_clips.length))
 
-    def build() -> nn.Module:
-        seed_everything(job.seed)  # the model's initial weights come from the job's seed
-        model = create_model(spec, num_classes=len(dataset.classes), in_chans=channels,
-                             image_size=image_size, pretrained=job.pretrained or None)
-        if job.init is not None:
-            record.init = load_init(model, job.init, spec.name, list(dataset.classes))
-        check_output_shape(model, spec.name, len(dataset.classes))
-        return model
-
-    fitted = _fit_retrying_oom(job, build, functools.partial(
+    fitted = _fit_retrying_oom(job, functools.partial(_build, job, spec, dataset, record, image_size), functools.partial(
         fit, images=train.images, labels=train.labels, clips=train_clips,
         soft_labels=train.soft_labels, device=context.device, precision=record.precision, seed=job.seed,
         on_epoch=on_epoch, compile_mode=job.compile_mode, channels_last=record.channels_last,
@@ -265,31 +270,94 @@ def run_job(job: Job, dataset: Dataset, plan: FoldPlan, context: JobContext,
     record = _started(job, plan, dataset, context)
     try:
         fitted, train_rows, train_clips = _train(job, dataset, plan, context, record, on_epoch, checkpoint)
-        test_index = plan.test_index(job.fold)
-        record.fitted = fitted_rows(fitted.fitted, train_rows, test_index)
-        if any(statistic.test_rows for statistic in record.fitted):
-            record.leaky = True
-            record.leakage = {**record.leakage, "fitted on test": "leak"}
-        test = dataset.subset(test_index)
-        test_clips = None
-        if train_clips is not None:
-            test_clips = test.clips(train_clips.length)
-            record.clips = {"length": train_clips.length, "train": len(train_clips), "test": len(test_clips),
-                            "rule": "test rows take the prediction of their clip"}
-        predicted = time.perf_counter()
-        proba = predict_proba(fitted.model, test.images, device=context.device, precision=record.precision,
-                              clips=test_clips, channels_last=record.channels_last)
-        record.n_train = int(len(plan.train_index(job.fold)))
-        record.n_test = int(len(test_index))
-        record.curves = fitted.curves
-        record.normalisation = fitted.normalisation
-        record.fit_seconds = round(fitted.seconds, 3)
-        record.predict_seconds = round(time.perf_counter() - predicted, 3)
-        record.metrics, record.metric_errors = score({m.name: m.fn for m in context.metrics}, test.labels, proba)
+        return _evaluate(job, dataset, plan, context, record, fitted, train_rows, train_clips)
     except Exception as error:  # noqa: BLE001 - recorded, never lost
-        record.finished = _now()
-        record.error = f"{type(error).__name__}: {error}\n\n{traceback.format_exc()}"
-        return JobResult(job, record)
+        return _failed(job, record, error)
+
+
+def _failed(job: Job, record: JobRecord, error: Exception) -> JobResult:
+    """The job's result when ``error`` stopped it: its record as far as it got, and the error."""
+    record.finished = _now()
+    record.error = f"{type(error).__name__}: {error}\n\n{traceback.format_exc()}"
+    return JobResult(job, record)
+
+
+def _evaluate(job: Job, dataset: Dataset, plan: FoldPlan, context: JobContext, record: JobRecord,
+              fitted: FitResult, train_rows: np.ndarray, train_clips: Clips | None) -> JobResult:
+    """Check what ``fit`` fitted against the fold's test part, then predict and score that part."""
+    test_index = plan.test_index(job.fold)
+    record.fitted = fitted_rows(fitted.fitted, train_rows, test_index)
+    if any(statistic.test_rows for statistic in record.fitted):
+        record.leaky = True
+        record.leakage = {**record.leakage, "fitted on test": "leak"}
+    test = dataset.subset(test_index)
+    test_clips = None
+    if train_clips is not None:
+        test_clips = test.clips(train_clips.length)
+        record.clips = {"length": train_clips.length, "train": len(train_clips), "test": len(test_clips),
+                        "rule": "test rows take the prediction of their clip"}
+    predicted = time.perf_counter()
+    proba = predict_proba(fitted.model, test.images, device=context.device, precision=record.precision,
+                          clips=test_clips, channels_last=record.channels_last)
+    record.n_train = int(len(plan.train_index(job.fold)))
+    record.n_test = int(len(test_index))
+    record.curves = fitted.curves
+    record.normalisation = fitted.normalisation
+    record.fit_seconds = round(fitted.seconds, 3)
+    record.predict_seconds = round(time.perf_counter() - predicted, 3)
+    record.metrics, record.metric_errors = score({m.name: m.fn for m in context.metrics}, test.labels, proba)
     record.status = "ok"
     record.finished = _now()
     return JobResult(job, record, test_index, test.labels, proba)
+
+
+def run_stacked(jobs: list[Job], dataset: Dataset, plan: FoldPlan, contexts: list[JobContext],
+                on_epoch: EpochCallback | None = None) -> list[JobResult]:
+    """Fit the folds ``jobs`` of one model, recipe and fold plan side by side
+    (:func:`ferbench.engine.stacked.fit_stacked`, each fold from its own seed, data order and
+    augmentation), then check, predict and score each fold as :func:`run_job` does
+    (``contexts``: one per job). Each record's ``stacked`` names the folds trained together;
+    where the model or recipe cannot be stacked, the folds train one at a time and it says why.
+    A failure in the shared fit fails every fold; one in a fold's scoring fails that fold.
+    """
+    spec = contexts[0].model_spec
+    recipe = jobs[0].recipe
+    records = [_started(job, plan, dataset, context) for job, context in zip(jobs, contexts)]
+    stack = {"folds": [job.fold for job in jobs]}
+    skipped = "clip models are not stacked" if spec.input == "clip" else stacking_skipped(recipe)
+    if skipped is not None:
+        results = [run_job(job, dataset, plan, context, on_epoch) for job, context in zip(jobs, contexts)]
+        for result in results:
+            result.record.stacked = {**stack, "trained_together": 1, "fallback": skipped}
+        return results
+    image_size = recipe.input_size or dataset.image_shape[0]
+    rows = [plan.train_index(job.fold) for job in jobs]
+    try:
+        models, parts, soft = [], [], []
+        for job, record, train_rows in zip(jobs, records, rows):
+            train = dataset.subset(train_rows)
+            parts.append((train.images, train.labels))
+            soft.append(train.soft_labels)
+            models.append(_build(job, spec, dataset, record, image_size))
+            record.parameters = count_parameters(models[-1])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", StackingFallback)
+            fits = fit_stacked(models, parts, recipe, device=contexts[0].device, precision=records[0].precision,
+                               seeds=[job.seed for job in jobs], soft_labels=soft,
+                               channels_last=bool(records[0].channels_last),
+                               on_epoch=None if on_epoch is None else
+                               lambda epoch, epochs, losses: on_epoch(epoch, epochs, float(np.mean(losses))))
+    except Exception as error:  # noqa: BLE001 - every fold of the stack is recorded as failed
+        return [_failed(job, record, error) for job, record in zip(jobs, records)]
+    fallback = next((str(w.message) for w in caught if issubclass(w.category, StackingFallback)), None)
+    results = []
+    channels = dataset.image_shape[2]
+    for job, record, fitted, train_rows, context in zip(jobs, records, fits, rows, contexts):
+        record.stacked = {**stack, "trained_together": fitted.stacked,
+                          **({"fallback": fallback} if fallback else {})}
+        try:
+            record.card = model_card(spec, fitted.model.model, channels, image_size)
+            results.append(_evaluate(job, dataset, plan, context, record, fitted, train_rows, None))
+        except Exception as error:  # noqa: BLE001 - recorded, never lost
+            results.append(_failed(job, record, error))
+    return results

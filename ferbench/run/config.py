@@ -122,7 +122,9 @@ class RunConfig:
     one. ``pretrained``: start every model from its local pretrained weights. ``init``: model
     name (``*`` for every model) -> weights written by ``ferbench pretrain`` to start from (a file,
     or the folder holding one per model). ``executor`` and
-    ``executor_options``: where jobs run. ``compile_mode``: ``torch.compile`` mode. ``force``: redo every requested job.
+    ``executor_options``: where jobs run. ``compile_mode``: ``torch.compile`` mode. ``stacked``:
+    train the folds of each model and fold plan side by side in one process
+    (:mod:`ferbench.engine.stacked`). ``force``: redo every requested job.
     ``config_toml``: the command line's options as TOML, saved as ``RUN_DIR/config.toml``.
     """
 
@@ -149,6 +151,7 @@ class RunConfig:
     executor: str = "local"
     executor_options: Mapping[str, Any] = field(default_factory=dict)
     compile_mode: str = "none"
+    stacked: bool = False
     force: bool = False
     config_toml: str | None = None
     notes: tuple[str, ...] = field(default=(), compare=False)
@@ -157,6 +160,12 @@ class RunConfig:
         check_protocol(self.protocol, self.folds)
         if self.compile_mode not in COMPILE_MODES:
             raise UserError(f"--compile must be one of {', '.join(COMPILE_MODES)}; got {self.compile_mode!r}.")
+        if self.stacked and self.compile_mode != "none":
+            raise UserError("--stacked trains the folds through torch.func.vmap, which is not combined with "
+                            "--compile; give one of them.")
+        if self.stacked and self.overrides.get("selection") == "best":
+            raise UserError("--stacked trains every fold for the recipe's fixed budget; --selection best picks "
+                            "each fold's epoch on its own validation part. Give one of them.")
         unknown = set(self.overrides) - set(OVERRIDABLE)
         if unknown:
             raise UserError(f"cannot override recipe field(s) {sorted(unknown)}; overridable: {OVERRIDABLE}.")
@@ -192,6 +201,6 @@ class RunConfig:
             "strict": self.strict, "allow_leaky": self.allow_leaky,
             "duplicate_search": self.search.to_dict(), "strict_copies": self.strict_copies,
             "pretrained": self.pretrained, "init": {k: str(v) for k, v in self.init.items()},
-            "compile_mode": self.compile_mode, "executor": self.executor,
+            "compile_mode": self.compile_mode, "stacked": self.stacked, "executor": self.executor,
             "executor_options": {k: str(v) for k, v in self.executor_options.items()},
         }

@@ -9,6 +9,7 @@ this one works.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,7 @@ def _refuse_to_replace(store: RunStore, jobs: list[Job]) -> None:
         if record is None:
             continue
         old, new = record.config, job.config()
-        changed = {k: (old.get(k), v) for k, v in new.items() if old.get(k) != v}
+        changed = {k: (old.get(k), new.get(k)) for k in {**old, **new} if old.get(k) != new.get(k)}
         if "recipe" in changed:
             changed = {f"recipe.{k}": (changed["recipe"][0].get(k), v)
                        for k, v in changed["recipe"][1].items() if changed["recipe"][0].get(k) != v}
@@ -72,6 +73,24 @@ def _refuse_to_replace(store: RunStore, jobs: list[Job]) -> None:
             f"{store.job_path(job, '.json')} holds a finished result of another configuration "
             f"({details}). Use a new --out to keep both, or --force to replace it."
         )
+
+
+def stacked_tasks(jobs: list[Job], pending: list[Job]) -> list[tuple[Job, tuple[Job, ...], frozenset[str]]]:
+    """(first pending job, stack, hashes to commit) for every model and fold plan with a pending
+    fold: the stack is every fold of it, always all of them, so that a fold's result does not
+    depend on which others were still to run (the folds share the dropout stream)."""
+    todo = {job.config_hash for job in pending}
+    groups: dict[str, list[Job]] = {}
+    for job in jobs:
+        rest = {k: v for k, v in job.config().items() if k not in ("fold", "job_seed")}
+        groups.setdefault(json.dumps(rest, sort_keys=True), []).append(job)
+    out = []
+    for group in groups.values():
+        stack = tuple(sorted(group, key=lambda job: job.fold))
+        commits = frozenset(job.config_hash for job in stack if job.config_hash in todo)
+        if commits:
+            out.append((next(job for job in stack if job.config_hash in commits), stack, commits))
+    return out
 
 
 def run(config: RunConfig, reporter: Reporter | None = None) -> RunOutcome:
@@ -149,11 +168,16 @@ def run(config: RunConfig, reporter: Reporter | None = None) -> RunOutcome:
                             "executor_options": {k: str(v) for k, v in options.items()}}, config.config_toml)
         runner = executor.create(**options)
         reporter.planned(len(jobs), len(jobs) - len(pending))
+        stacks = stacked_tasks(jobs, pending) if config.stacked else [(job, (), frozenset()) for job in pending]
+        if config.stacked:
+            reporter.note(f"--stacked: {len(stacks)} stack(s), each training every fold of one model and fold "
+                          "plan side by side (folds already done are trained again, not replaced)")
         tasks = []
-        for job in pending:
+        for job, stack, commits in stacks:
             root = config.data_dirs.get(job.dataset)
             task = Task(job, str(config.out), None if root is None else str(root),
-                        selection.dataset_options.get(job.dataset, {}), config.strict, config.device)
+                        selection.dataset_options.get(job.dataset, {}), config.strict, config.device,
+                        stack, commits)
             remember_dataset(task, planned[job.dataset, job.run_seed].dataset)
             tasks.append(task)
         failed = [outcome for outcome in runner.run(tasks, reporter) if outcome.status != "ok"]

@@ -266,7 +266,7 @@ def expand_jobs(config: RunConfig, selection: Selection, planned: Mapping[tuple[
         Job(model=model.name, recipe_name=config.recipe, recipe=selection.recipes[model.name].for_dataset(name),
             dataset=name, fingerprint=part.dataset.fingerprint, protocol=config.protocol, k=config.folds,
             fold=fold, run_seed=seed, plan_digest=plan_digest(part.plan), pretrained=config.pretrained,
-            compile_mode=config.compile_mode, init=selection.inits.get(model.name))
+            compile_mode=config.compile_mode, init=selection.inits.get(model.name), stacked=config.stacked)
         for seed in config.seeds
         for (name, plan_seed), part in planned.items() if plan_seed == seed
         for fold in range(config.folds)

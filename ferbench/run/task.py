@@ -11,6 +11,7 @@ never started.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -38,7 +39,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Task:
-    """Everything a process needs to run one job; plain data, so it pickles to any process."""
+    """Everything a process needs to run one job; plain data, so it pickles to any process.
+
+    A stacked task (``--stacked``) trains ``stack``, every fold of ``job``'s model and fold plan
+    (in fold order, ``job`` among them), side by side, and commits the results of the jobs
+    whose configuration hashes are in ``commits`` (``job`` and the other folds still to run).
+    """
 
     job: Job
     run_dir: str
@@ -46,16 +52,29 @@ class Task:
     data_options: Mapping[str, Any] = field(default_factory=dict)
     strict: bool = False
     device: str = "auto"
+    stack: tuple[Job, ...] = ()
+    commits: frozenset[str] = frozenset()
+
+    @property
+    def jobs(self) -> list[Job]:
+        """The jobs whose results this task commits."""
+        return [job for job in self.stack if job.config_hash in self.commits] if self.stack else [self.job]
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a job's process reports back (the full result is in the run directory)."""
+    """What a job's process reports back (the full result is in the run directory); a stacked
+    task's outcome carries those of the other jobs it committed in ``others``."""
 
     job: Job
     status: str
     metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    others: tuple[Outcome, ...] = ()
+
+    def each(self) -> list[Outcome]:
+        """This outcome and every other one it carries: one per committed job."""
+        return [dataclasses.replace(self, others=()), *self.others]
 
 
 #: Data sets already loaded in this process, by (name, root, options, strict).
@@ -123,7 +142,8 @@ def read_claim(store: RunStore, job: Job) -> dict[str, Any] | None:
 
 
 def execute(task: Task, on_epoch: EpochCallback | None = None, threads: int | None = None) -> Outcome:
-    """Run ``task``'s job in this process and commit its result to the run directory.
+    """Run ``task``'s job (a stacked task: its stack) in this process and commit its results to
+    the run directory.
 
     ``threads`` sets torch's CPU threads for this process first (results on the CPU are
     bit-identical for the same seed and thread count).
@@ -133,15 +153,15 @@ def execute(task: Task, on_epoch: EpochCallback | None = None, threads: int | No
     import torch
 
     from ferbench.engine.device import select_device
-    from ferbench.engine.job import JobContext, run_job
+    from ferbench.engine.job import JobContext, run_job, run_stacked
 
     if threads:
         torch.set_num_threads(threads)
-    job = task.job
+    job, jobs = task.job, task.jobs
     store = RunStore(task.run_dir)
-    claim = claim_path(store, job)
-    atomic_write(claim, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                    "started": time.time()}).encode())
+    claim = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}).encode()
+    for each in jobs:
+        atomic_write(claim_path(store, each), claim)
     try:
         try:
             dataset = _load(task)
@@ -150,18 +170,26 @@ def execute(task: Task, on_epoch: EpochCallback | None = None, threads: int | No
             model = with_init(registry.get("model", job.model), job.init)
             dataset_spec = registry.get("dataset", job.dataset)
             context = JobContext(model, registry.select("metric", "all"), select_device(task.device), report,
-                                 dataset_spec.best_published, pretraining_overlap(model, dataset_spec),
-                                 _pretraining_copies(store, job, dataset, plan))
-        except Exception as error:  # noqa: BLE001 - committed as a failed job, never lost
-            result = JobResult(job, new_record(job, error=f"{type(error).__name__}: {error}\n\n{traceback.format_exc()}"))
+                                 dataset_spec.best_published, pretraining_overlap(model, dataset_spec))
+            contexts = [dataclasses.replace(context, pretraining_copies=_pretraining_copies(store, each, dataset, plan))
+                        for each in (task.stack or (job,))]
+        except Exception as error:  # noqa: BLE001 - committed as failed jobs, never lost
+            text = f"{type(error).__name__}: {error}\n\n{traceback.format_exc()}"
+            results = [JobResult(each, new_record(each, error=text)) for each in jobs]
         else:
-            result = run_job(job, dataset, plan, context, on_epoch, checkpoint_path(store, job))
-        store.commit(result)
-        checkpoint_path(store, job).unlink(missing_ok=True)
+            if task.stack:
+                results = [result for result in run_stacked(list(task.stack), dataset, plan, contexts, on_epoch)
+                           if result.job.config_hash in task.commits]
+            else:
+                results = [run_job(job, dataset, plan, contexts[0], on_epoch, checkpoint_path(store, job))]
+        for result in results:
+            store.commit(result)
+            checkpoint_path(store, result.job).unlink(missing_ok=True)
     finally:
-        claim.unlink(missing_ok=True)
-    record = result.record
-    return Outcome(job, record.status, record.metrics, record.error)
+        for each in jobs:
+            claim_path(store, each).unlink(missing_ok=True)
+    first, *others = [Outcome(r.job, r.record.status, r.record.metrics, r.record.error) for r in results]
+    return dataclasses.replace(first, others=tuple(others))
 
 
 def record_lost(store: RunStore, job: Job, why: str) -> Outcome:

@@ -105,9 +105,9 @@ class LocalExecutor:
         outcomes = []
         for task in tasks:
             reporter.job_started(task.job)
-            outcome = execute(task, reporter.epoch, self.threads)
-            reporter.job_finished(outcome)
-            outcomes.append(outcome)
+            for outcome in execute(task, reporter.epoch, self.threads).each():
+                reporter.job_finished(outcome)
+                outcomes.append(outcome)
         return outcomes
 
     def _pool(self, workers: int) -> ProcessPoolExecutor:
@@ -125,7 +125,8 @@ class LocalExecutor:
                       + (", one GPU each" if self.gpus else
                          f", {self.threads or max(1, cpu_cores() // workers)} CPU thread(s) each"))
         for task in tasks:  # left by workers of a killed run: a claim now means a worker of this one
-            claim_path(RunStore(task.run_dir), task.job).unlink(missing_ok=True)
+            for job in task.jobs:
+                claim_path(RunStore(task.run_dir), job).unlink(missing_ok=True)
         outcomes: list[Outcome] = []
         pending = tasks
         while pending:
@@ -145,9 +146,10 @@ class LocalExecutor:
 
     @staticmethod
     def _lost(task: Task, why: str, reporter, outcomes: list[Outcome]) -> None:
-        outcome = record_lost(RunStore(task.run_dir), task.job, why)
-        reporter.job_finished(outcome)
-        outcomes.append(outcome)
+        for job in task.jobs:
+            outcome = record_lost(RunStore(task.run_dir), job, why)
+            reporter.job_finished(outcome)
+            outcomes.append(outcome)
 
     def _run_pool(self, tasks: list[Task], workers: int, reporter,
                   outcomes: list[Outcome]) -> tuple[list[Task], list[Task]]:
@@ -171,8 +173,9 @@ class LocalExecutor:
                     broken = True
                     continue
                 finished.add(outcome.job.config_hash)
-                reporter.job_finished(outcome)
-                outcomes.append(outcome)
+                for each in outcome.each():
+                    reporter.job_finished(each)
+                    outcomes.append(each)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         if not broken:

@@ -82,18 +82,21 @@ class SlurmExecutor:
             for job in [job for job in waiting if job.done()]:
                 task = waiting.pop(job)
                 try:
-                    outcome = job.result()
+                    finished = job.result().each()
                 except Exception as error:  # the job ended without returning: commit why
                     store = RunStore(task.run_dir)
-                    record = store.read_job(task.job)
-                    if record is not None and record.config_hash == task.job.config_hash:
-                        outcome = Outcome(task.job, record.status, record.metrics, record.error)
-                    else:
-                        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-                        outcome = record_lost(store, task.job, f"Slurm job {job.job_id} ended without a "
-                                              f"result ({first}); its log is in {folder}")
-                reporter.job_finished(outcome)
-                outcomes.append(outcome)
+                    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                    finished = []
+                    for each in task.jobs:
+                        record = store.read_job(each)
+                        finished.append(
+                            Outcome(each, record.status, record.metrics, record.error)
+                            if record is not None and record.config_hash == each.config_hash else
+                            record_lost(store, each, f"Slurm job {job.job_id} ended without a result ({first}); "
+                                        f"its log is in {folder}"))
+                for outcome in finished:
+                    reporter.job_finished(outcome)
+                    outcomes.append(outcome)
             if waiting:
                 time.sleep(self.poll)
         return outcomes
@@ -106,6 +109,7 @@ def _execute(task: Task, threads: int | None) -> Outcome:
 
 SPEC = ExecutorSpec(
     name="slurm", create=SlurmExecutor,
-    description="a Slurm cluster through submitit: one job per (model, data set, fold); options "
+    description="a Slurm cluster through submitit: one job per (model, data set, fold), per stack of "
+    "folds with --stacked; options "
     "partition, time (min), gpus, cpus, mem (GB), parallel, account, qos, constraint",
 )
