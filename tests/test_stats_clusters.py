@@ -161,3 +161,41 @@ def test_bayesian_correlated_ttest_zero_variance():
     assert (same.b_better, same.equivalent, same.a_better) == (0.0, 0.0, 1.0)
     with pytest.raises(ValueError, match="rope"):
         stats.bayesian_correlated_ttest([0.9, 0.8], [0.8, 0.7], 1.0, rope=-1)
+
+
+def _crossed(rng: np.random.Generator, runs: int, clusters: int = 118, per: int = 8, run_sd: float = 0.5,
+             cluster_sd: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Correctness of ``runs`` training runs on the same test clusters: each run and each cluster
+    shifts the log-odds of being right (from 88 %)."""
+    logit = np.log(0.88 / 0.12) + rng.normal(0, run_sd, (runs, 1)) + rng.normal(0, cluster_sd, (1, clusters))
+    right = rng.random((runs, clusters, per)) < 1 / (1 + np.exp(-logit))[..., None]
+    return (right.ravel().astype(float), np.tile(np.repeat(np.arange(clusters), per), runs),
+            np.repeat(np.arange(runs), clusters * per))
+
+
+def test_resampling_repeats_changes_nothing_when_every_run_predicts_alike():
+    right, clusters, _ = _crossed(np.random.default_rng(0), runs=1)
+    copies = np.tile(right, 3)
+    once = stats.cluster_bootstrap(right, clusters[: len(right)], n_resamples=499)
+    thrice = stats.cluster_bootstrap(copies, np.tile(clusters[: len(right)], 3), n_resamples=499,
+                                     repeats=np.repeat([0, 1, 2], len(right)))
+    np.testing.assert_allclose(np.concatenate(thrice), np.concatenate(once))
+
+
+def test_resampling_repeats_covers_the_variation_between_training_runs():
+    """Ten training runs whose accuracy varies from run to run (0.5 on the log-odds): the 95 %
+    interval over clusters alone covers the expected accuracy far too rarely; resampling the
+    runs too (the pigeonhole bootstrap) brings it near its nominal level. Measured with 200 data
+    sets of 118 clusters × 8 images: 71 % against 92 % (10 runs), 50 % against 79 % (3 runs);
+    here 37 and 56 of 60."""
+    rng = np.random.default_rng(3)
+    population = np.log(0.88 / 0.12) + rng.normal(0, 0.5, (3000, 1)) + rng.normal(0, 1.0, (1, 3000))
+    expected = float((1 / (1 + np.exp(-population))).mean())
+    covered = {"clusters": 0, "runs and clusters": 0}
+    for _ in range(60):
+        right, clusters, runs = _crossed(rng, runs=10)
+        _, low, high = stats.cluster_bootstrap(right, clusters, n_resamples=499)
+        covered["clusters"] += bool(low[0] <= expected <= high[0])
+        _, low, high = stats.cluster_bootstrap(right, clusters, n_resamples=499, repeats=runs)
+        covered["runs and clusters"] += bool(low[0] <= expected <= high[0])
+    assert covered["runs and clusters"] >= 0.85 * 60 and covered["clusters"] <= 0.8 * 60, covered
