@@ -150,51 +150,72 @@ def md(model: str) -> str:
 # --------------------------------------------------------------------------- run data
 
 
+#: Where a board's page names the run directories it was made from.
+SOURCES = re.compile(r"Generated \S+ by ferbench \S+ from (.+?)\.</p>")
+
+
 class Run:
-    """The committed run data of one board: its successful job records, their pooled test
-    predictions, and its fold plans and leakage reports (one per protocol)."""
+    """The committed run data of one board, from the run directories its page names
+    (``run/``, and ``paper-run/`` or ``repeats/`` beside it): its successful job records, their
+    pooled test predictions, and its fold plans and leakage reports, by protocol and seed
+    (``plans``: the seed-0 plan of each protocol)."""
 
     def __init__(self, board: str) -> None:
         self.board = board
-        self.folder = BOARDS / board / "run"
-        if not (self.folder / "jobs").is_dir():
-            raise SystemExit(f"{self.folder} holds no job results; restore the committed run data "
-                             f"(git checkout -- leaderboards/{board}/run).")
-        self.records = [r for r in load_records(self.folder) if r.ok and not r.stale]
-        self.plans: dict[str, FoldPlan] = {plan.protocol: plan for plan in load_plans(self.folder).values()}
-        self._pooled: dict[tuple[str, str], pd.DataFrame] = {}
+        page = BOARDS / board / "index.html"
+        found = SOURCES.search(page.read_text()) if page.is_file() else None
+        if found is None:
+            raise SystemExit(f"{page} does not name its run directories; regenerate it with `ferbench report`.")
+        self.folders = [BOARDS.parent / source for source in found.group(1).split(", ")]
+        self.folder = self.folders[0]
+        for folder in self.folders:
+            if not (folder / "jobs").is_dir():
+                raise SystemExit(f"{folder} holds no job results; restore the committed run data "
+                                 f"(git checkout -- {folder.relative_to(BOARDS.parent)}).")
+        self.records = [r for folder in self.folders for r in load_records(folder) if r.ok and not r.stale]
+        self.all_plans: dict[tuple[str, int], tuple[FoldPlan, Path]] = {
+            (plan.protocol, plan.seed): (plan, folder) for folder in self.folders[::-1]
+            for plan in load_plans(folder).values()}
+        self.plans: dict[str, FoldPlan] = {protocol: plan for (protocol, seed), (plan, _) in self.all_plans.items()
+                                           if seed == 0}
+        self._pooled: dict[tuple[str, str, int], pd.DataFrame] = {}
         self._pairwise: dict[str, pd.DataFrame] = {}
 
-    def jobs(self, model: str, protocol: str) -> list[JobRecord]:
-        """The records of ``model`` under ``protocol``, by fold."""
-        found = sorted((r for r in self.records if row_label(r) == model and r.protocol == protocol),
-                       key=lambda r: r.fold)
+    def seeds(self, model: str, protocol: str) -> list[int]:
+        """The fold plans (seeds) ``model`` ran on under ``protocol``."""
+        return sorted({r.run_seed for r in self.records if row_label(r) == model and r.protocol == protocol})
+
+    def jobs(self, model: str, protocol: str, seed: int = 0) -> list[JobRecord]:
+        """The records of ``model`` under ``protocol``'s fold plan of ``seed``, by fold."""
+        found = sorted((r for r in self.records if row_label(r) == model and r.protocol == protocol
+                        and r.run_seed == seed), key=lambda r: r.fold)
         if not found:
-            raise SystemExit(f"{self.folder} has no result of {model} under {protocol}: a claim in "
-                             "leaderboards/check_claims.py names a run that is not committed; correct it.")
+            raise SystemExit(f"{self.folder} has no result of {model} under {protocol} (seed {seed}): a claim "
+                             "in leaderboards/check_claims.py names a run that is not committed; correct it.")
         return found
 
     def models(self, protocol: str) -> list[str]:
-        """The models with results under ``protocol``."""
-        return sorted({row_label(r) for r in self.records if r.protocol == protocol})
+        """The models with results under ``protocol``'s seed-0 fold plan."""
+        return sorted({row_label(r) for r in self.records if r.protocol == protocol and r.run_seed == 0})
 
     def scratch(self, protocol: str) -> list[str]:
         """The models under ``protocol`` trained from scratch (not from ``--init`` weights)."""
         return [m for m in self.models(protocol) if "←" not in m]
 
-    def folds(self, model: str, protocol: str, metric: str = "accuracy") -> pd.Series:
-        """One metric of every fold."""
-        return pd.Series([r.metrics[metric] for r in self.jobs(model, protocol)], dtype=float)
+    def folds(self, model: str, protocol: str, metric: str = "accuracy", seed: int = 0) -> pd.Series:
+        """One metric of every fold of the fold plan of ``seed``."""
+        return pd.Series([r.metrics[metric] for r in self.jobs(model, protocol, seed)], dtype=float)
 
     def mean(self, model: str, protocol: str) -> float:
         """Mean accuracy over folds."""
         return float(self.folds(model, protocol).mean())
 
-    def pooled(self, model: str, protocol: str) -> pd.DataFrame:
-        """The test predictions of every fold, ordered by data set row, with ``correct``."""
-        key = (model, protocol)
+    def pooled(self, model: str, protocol: str, seed: int = 0) -> pd.DataFrame:
+        """The test predictions of every fold of the plan of ``seed``, ordered by data set row,
+        with ``correct``."""
+        key = (model, protocol, seed)
         if key not in self._pooled:
-            frame = pd.concat([read_predictions(r)[0] for r in self.jobs(model, protocol)])
+            frame = pd.concat([read_predictions(r)[0] for r in self.jobs(model, protocol, seed)])
             frame = frame.sort_values("index").reset_index(drop=True)
             self._pooled[key] = frame.assign(correct=(frame["y_true"] == frame["y_pred"]).to_numpy())
         return self._pooled[key]
@@ -205,9 +226,10 @@ class Run:
 
     def audit(self, protocol: str) -> LeakageReport:
         """The stored leakage report of ``protocol``'s fold plan."""
-        report = RunStore(self.folder).read_report(self.plans[protocol])
+        plan, folder = self.all_plans[protocol, 0]
+        report = RunStore(folder).read_report(plan)
         if report is None:
-            raise SystemExit(f"{self.folder / 'leakage'} has no report for {self.plans[protocol].key}; "
+            raise SystemExit(f"{folder / 'leakage'} has no report for {plan.key}; "
                              f"restore the committed run data (git checkout -- leaderboards/{self.board}/run).")
         return report
 
@@ -227,7 +249,8 @@ class Run:
                              "so their predictions cannot be paired; re-run the missing folds.")
         scores = pd.DataFrame({m: self.folds(m, protocol) for m in models})
         correct = pd.DataFrame({m: self.pooled(m, protocol)["correct"] for m in models})
-        ratio = (float(np.mean([r.n_test / r.n_train for r in self.records if r.protocol == protocol]))
+        ratio = (float(np.mean([r.n_test / r.n_train for r in self.records
+                                if r.protocol == protocol and r.run_seed == 0 and row_label(r) in models]))
                  if self.plans[protocol].k > 1 else None)
         return stats.pairwise(scores, ratio, correct, clusters=self.clusters(protocol, rows))
 
