@@ -80,7 +80,8 @@ def test_gpu_check_dry_run_writes_its_log_and_a_run_directory(tmp_path):
     assert done.returncode == 0, log + done.stderr
     # On a loaded machine a step may be cut short by its budget, which is noted, not failed.
     for step in ("install: skipped in a dry run", "environment: start", "cuda-tests: start",
-                 "throughput: start", "parallel-folds: start", "paper-recipe: start", "0 step(s) failed"):
+                 "throughput: start", "parallel-folds: start", "stacked-folds: start", "paper-recipe: start",
+                 "0 step(s) failed"):
         assert step in log
     assert (out / "logs" / "paper-recipe.log").is_file()
     assert (out / "run").is_dir()
