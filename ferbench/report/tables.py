@@ -409,14 +409,25 @@ PAIR_NOTE = ("the Bayesian column is the correlated Bayesian t-test's posterior 
              "better, that the two are practically equivalent, or that B is better")
 
 
+def _spread(k: int, repeats: int, plans: pd.Series) -> str:
+    """What the ± of the main table is over: folds, fold plans or training seeds (``plans``: how
+    many fold plans each model ran on)."""
+    runs = "training seeds of one split" if k == 1 else "folds"
+    if k == 1 and repeats == 1:
+        return "Scores on the split's test part, in % (one split, one training run: no sd)."
+    if repeats == 1:
+        return "Mean ± sd over folds, in %."
+    if (plans == repeats).all():
+        return (f"Mean ± sd over the {repeats} {runs}, in %." if k == 1 else
+                f"Mean ± sd over all {repeats} × {k} folds, in %.")
+    return f"Mean ± sd over each model's {runs} (the folds column), in %."
+
+
 def bold_note(analysis: BoardAnalysis) -> str:
     bold = [metric_label(m) for m, label in analysis.best.items() if label]
     where = f" (here: {', '.join(bold)})" if bold else " (here: none)"
     plans = analysis.summary["fold_plans"] if "fold_plans" in analysis.summary else pd.Series([1])
-    spread = ("Mean ± sd over folds, in %." if analysis.board.repeats == 1 else
-              f"Mean ± sd over all {analysis.board.repeats} × {analysis.board.plan.k} folds, in %."
-              if (plans == analysis.board.repeats).all() else
-              "Mean ± sd over all folds of each model's fold plans (the folds column), in %.")
+    spread = _spread(analysis.board.plan.k, analysis.board.repeats, plans)
     runs = ("" if (plans > 1).all() else
             " One training run per model and fold: the variation between training runs is not covered."
             if (plans == 1).all() else
