@@ -19,7 +19,7 @@ SOURCES = re.compile(r"Generated \S+ by ferbench \S+ from (.+?)\.</p>")
 
 
 def _boards() -> list:
-    marks = {"ckplus48": [pytest.mark.slow]}  # about half a minute: ten folds of eight models, three plans
+    marks = {"ckplus48": [pytest.mark.slow]}  # about half a minute: 13 rows, three plans, two run directories
     return [pytest.param(p.name, marks=marks.get(p.name, [])) for p in sorted(BOARDS.iterdir())
             if (p / "run").is_dir()]
 
