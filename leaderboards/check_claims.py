@@ -248,10 +248,14 @@ class Run:
         if not all(np.array_equal(self.pooled(m, protocol)["index"], rows) for m in models):
             raise SystemExit(f"{self.folder}: the models under {protocol} were not tested on the same images, "
                              "so their predictions cannot be paired; re-run the missing folds.")
-        scores = pd.DataFrame({m: self.folds(m, protocol) for m in models})
+        k = self.plans[protocol].k
+        # Every fold plan a model ran on, NaN where it did not (the pair's shared folds are tested),
+        # as the board's report passes them; the pooled predictions of the seed-0 plan all share.
+        scores = pd.DataFrame({m: pd.concat([self.folds(m, protocol, seed=seed).set_axis(range(seed * k, (seed + 1) * k))
+                                             for seed in self.seeds(m, protocol)]) for m in models})
         correct = pd.DataFrame({m: self.pooled(m, protocol)["correct"] for m in models})
         ratio = (float(np.mean([r.n_test / r.n_train for r in self.records
-                                if r.protocol == protocol and r.run_seed == 0 and row_label(r) in models]))
+                                if r.protocol == protocol and row_label(r) in models]))
                  if self.plans[protocol].k > 1 else None)
         return stats.pairwise(scores, ratio, correct, clusters=self.clusters(protocol, rows))
 

@@ -17,6 +17,7 @@ from test_report import write_run
 from ferbench import stats
 from ferbench.protocols import assign_folds
 from ferbench.report import build_report, collect
+from ferbench.report.analysis import correctness
 from ferbench.report.calibration import expected_calibration_error, reliability
 
 
@@ -211,14 +212,20 @@ def test_models_on_more_fold_plans_than_others_are_compared_on_the_plans_all_sha
     assert summary.loc["m1", "fold_plans"] == 3 and summary.loc["m3", "fold_plans"] == 1
     # Means over all of a model's folds; the tests on the first plan's four folds only.
     assert summary.loc["m1", "accuracy_mean"] == pytest.approx(board.entries["m1"].scores["accuracy"].mean())
+    # Fold-level tests on the folds each pair shares (12 for m1 and m2, 4 with m3); per-image
+    # tests on the first plan, which all share.
     pairs = analysis.pairs["accuracy"].set_index(["a", "b"])
-    assert set(pairs["folds"]) == {4}
-    first = {m: board.entries[m].scores["accuracy"].sort_index().to_numpy()[:4] for m in ("m1", "m3")}
-    direct = stats.corrected_ttest(first["m1"], first["m3"], board.test_train_ratio())
+    assert pairs["folds"].to_dict() == {("m1", "m2"): 12, ("m1", "m3"): 4, ("m2", "m3"): 4}
+    scores = {m: board.entries[m].scores["accuracy"].sort_index().to_numpy() for m in ("m1", "m2", "m3")}
+    direct = stats.corrected_ttest(scores["m1"][:4], scores["m3"], board.test_train_ratio())
     assert pairs.loc[("m1", "m3"), "nb_p"] == pytest.approx(direct.pvalue)
+    both = stats.repeated_cv_ttest((scores["m1"] - scores["m2"]).reshape(3, 4), board.test_train_ratio())
+    assert pairs.loc[("m1", "m2"), "nb_p"] == pytest.approx(both.pvalue)
+    first = correctness(board, ["m1", "m2"], [0])
+    assert pairs.loc[("m1", "m2"), "pooled_difference"] == pytest.approx(first["m1"].mean() - first["m2"].mean())
     assert analysis.units.repeats == 1 and analysis.units.most == 3
-    assert analysis.test.endswith("corrected resampled t (Nadeau-Bengio), each Holm-adjusted")
+    assert "corrected (repeated) k-fold t on the folds each pair shares" in analysis.test
     md = unpadded((tmp_path / "out" / "leaderboard.md").read_text())
     assert "| m1 | 12/12 |" in md and "| m3 | 4/4 |" in md
-    assert "some models ran on 3 fold plans (12 training runs" in md
+    assert "some models ran on 3 fold plans (12 training runs" in md and "fold-level tests use the folds each" in md
     assert "not compared (results missing on some folds): m4" in md

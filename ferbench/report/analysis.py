@@ -72,9 +72,9 @@ class Units:
                  "variation between training runs of one fold is not covered)")
         if self.most > self.repeats:
             runs += (f"; some models ran on {self.most} fold plans ({self.folds * self.most} training runs: "
-                     f"their means and intervals use all of them), and the tests compare every model on the "
-                     f"{self.repeats if self.repeats > 1 else 'one'} fold plan{'s' if self.repeats > 1 else ''} "
-                     "all of them share")
+                     "their means and intervals use all of them); fold-level tests use the folds each pair "
+                     f"shares, per-image tests and ranks the {self.repeats if self.repeats > 1 else 'one'} fold "
+                     f"plan{'s' if self.repeats > 1 else ''} all models share")
         return f"{clusters}; {runs}"
 
 
@@ -211,9 +211,8 @@ def _best(folds: pd.DataFrame, pairs: pd.DataFrame, higher: bool, columns: list[
 
 
 def _compared(board: Board, labels: list[str], repeats: list[int], metric: str) -> pd.DataFrame:
-    """Fold scores (folds × ``labels``) on ``metric``, on the folds of ``repeats`` only: where
-    some models ran on more fold plans than others, every model is compared on the plans all
-    of them share."""
+    """Fold scores (folds × ``labels``) on ``metric``, on the folds of ``repeats`` only, NaN
+    where a model did not run on a fold plan."""
     frame = pd.DataFrame({label: board.entries[label].scores[metric] if metric in board.entries[label].scores
                           else pd.Series(np.nan, index=board.entries[label].scores.index) for label in labels})
     return frame[np.isin(frame.index // board.plan.k, repeats)]
@@ -232,6 +231,8 @@ def _bold_tests(metric: str, units: Units) -> tuple[list[str], str]:
     if units.training_runs < 2:
         return [], ""
     fold_column, fold_test = (("ttest_p_holm", "paired t over training seeds") if units.folds == 1 else
+                              ("nb_p_holm", "corrected (repeated) k-fold t on the folds each pair shares")
+                              if units.most > units.repeats else
                               ("nb_p_holm", "corrected repeated k-fold t (Bouckaert-Frank)") if units.repeats > 1
                               else ("nb_p_holm", "corrected resampled t (Nadeau-Bengio)"))
     columns, names = [], []
@@ -329,7 +330,9 @@ def analyse_board(board: Board, alpha: float = 0.05, primary: str = "accuracy",
             pairs[metric] = pd.DataFrame()
             best[metric] = None
             continue
-        folds = _compared(board, complete, shared, metric)
+        # Fold-level tests on every fold both models of a pair have (NaN elsewhere: stats.pairwise
+        # leaves them out); per-image tests on the plans all models share.
+        folds = _compared(board, complete, list(range(board.repeats)), metric)
         accuracy = metric == "accuracy"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
