@@ -121,7 +121,9 @@ class LocalExecutor:
 
     def _parallel(self, tasks: list[Task], reporter) -> list[Outcome]:
         workers = min(self.workers, len(tasks))
-        reporter.note(f"running {len(tasks)} jobs in {workers} worker processes"
+        jobs = sum(len(task.jobs) for task in tasks)
+        reporter.note(f"running {jobs} jobs" + (f" in {len(tasks)} stacks" if jobs > len(tasks) else "")
+                      + f" in {workers} worker processes"
                       + (", one GPU each" if self.gpus else
                          f", {self.threads or max(1, cpu_cores() // workers)} CPU thread(s) each"))
         for task in tasks:  # left by workers of a killed run: a claim now means a worker of this one
