@@ -322,7 +322,6 @@ def run_stacked(jobs: list[Job], dataset: Dataset, plan: FoldPlan, contexts: lis
     """
     spec = contexts[0].model_spec
     recipe = jobs[0].recipe
-    records = [_started(job, plan, dataset, context) for job, context in zip(jobs, contexts)]
     stack = {"folds": [job.fold for job in jobs]}
     skipped = "clip models are not stacked" if spec.input == "clip" else stacking_skipped(recipe)
     if skipped is not None:
@@ -330,6 +329,7 @@ def run_stacked(jobs: list[Job], dataset: Dataset, plan: FoldPlan, contexts: lis
         for result in results:
             result.record.stacked = {**stack, "trained_together": 1, "fallback": skipped}
         return results
+    records = [_started(job, plan, dataset, context) for job, context in zip(jobs, contexts)]
     image_size = recipe.input_size or dataset.image_shape[0]
     rows = [plan.train_index(job.fold) for job in jobs]
     try:
