@@ -229,6 +229,24 @@ class Run:
             self._pooled[key] = frame.assign(correct=(frame["y_true"] == frame["y_pred"]).to_numpy())
         return self._pooled[key]
 
+    def paired(self, model: str, protocols: tuple[str, str]) -> tuple[list[int], np.ndarray, np.ndarray,
+                                                                       np.ndarray | None]:
+        """``model``'s correctness under two protocols, paired image by image within each fold plan
+        (seed) it ran on under both, the plans stacked: the seeds, the (images × 2) matrix, each
+        row's subject, and each row's plan for :func:`ferbench.stats.cluster_bootstrap` (None for
+        one plan)."""
+        seeds = sorted(set(self.seeds(model, protocols[0])) & set(self.seeds(model, protocols[1])))
+        parts = []
+        for seed in seeds:
+            a, b = (self.pooled(model, protocol, seed) for protocol in protocols)
+            if not a["index"].equals(b["index"]):
+                raise SystemExit(f"{model}: the {protocols[0]} and {protocols[1]} predictions of seed {seed} do not "
+                                 "cover the same test images, so they cannot be paired.")
+            parts.append(np.column_stack([a["correct"], b["correct"]]).astype(float))
+        rows = self.pooled(model, protocols[0], seeds[0])["index"].to_numpy()
+        repeats = np.repeat(seeds, [len(part) for part in parts]) if len(seeds) > 1 else None
+        return seeds, np.concatenate(parts), np.tile(self.clusters("subject", rows), len(seeds)), repeats
+
     def clusters(self, protocol: str, rows: np.ndarray) -> np.ndarray:
         """The cluster (subject, copy group) of each data set row, as the fold plan stores it."""
         return self.plans[protocol].test_clusters(rows)[1]
@@ -373,19 +391,9 @@ def ckplus_intervals() -> list[Claim]:
     k = one((plan.k for plan in ck.plans.values()), "fold counts")
     claims = []
     for model in FITTED + UNDERFITTED:
-        seeds = sorted(set(ck.seeds(model, "image")) & set(ck.seeds(model, "subject")))
-        parts, repeats = [], []
-        for seed in seeds:  # the image and subject plans of one seed paired, image by image
-            image, subject = ck.pooled(model, "image", seed), ck.pooled(model, "subject", seed)
-            if not image["index"].equals(subject["index"]):
-                raise SystemExit(f"{model}: the image and subject predictions do not cover the same test images")
-            parts.append(np.column_stack([image["correct"], subject["correct"]]).astype(float))
-            repeats.append(np.full(len(image), seed))
-        right = np.concatenate(parts)
-        subjects = np.tile(ck.clusters("subject", ck.pooled(model, "image")["index"].to_numpy()), len(seeds))
+        seeds, right, subjects, repeats = ck.paired(model, ("image", "subject"))
         estimate, low, high = stats.cluster_bootstrap(np.column_stack([right, right[:, 0] - right[:, 1]]), subjects,
-                                                      n_resamples=RESAMPLES,
-                                                      repeats=np.concatenate(repeats) if len(seeds) > 1 else None)
+                                                      n_resamples=RESAMPLES, repeats=repeats)
         cells = [f"{fmt(100 * estimate[i])} [{fmt(100 * low[i])}, {fmt(100 * high[i])}]"
                  for i, fmt in ((0, decimal), (1, decimal), (2, signed))]
         runs = [len({(r.fold, r.run_seed) for seed in seeds for r in ck.jobs(model, p, seed)}) for p in ("image", "subject")]

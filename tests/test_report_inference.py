@@ -229,3 +229,41 @@ def test_models_on_more_fold_plans_than_others_are_compared_on_the_plans_all_sha
     assert "| m1 | 12/12 |" in md and "| m3 | 4/4 |" in md
     assert "some models ran on 3 fold plans (12 training runs" in md and "fold-level tests use the folds each" in md
     assert "not compared (results missing on some folds): m4" in md
+
+
+def test_protocols_are_compared_on_the_fold_plans_a_model_ran_on_under_both(tmp_path):
+    dataset = make_dataset(n_subjects=10, per_subject=6, n_classes=3)
+    for seed, (image, subject) in enumerate((({"m1": 0.95, "m2": 0.95}, {"m1": 0.7, "m2": 0.7}),
+                                             ({"m1": 0.9, "m2": 0.3}, {"m1": 0.2}))):  # m2: one subject plan
+        write_run(tmp_path / "run", image, protocol="image", k=4, seed=seed, dataset=dataset)
+        write_run(tmp_path / "run", subject, protocol="subject", k=4, seed=seed, dataset=dataset)
+    outcome = build_report([tmp_path / "run"], tmp_path / "out")
+    (comparison,) = outcome.comparisons
+    boards = {a.board.plan.protocol: a.board for a in comparison.analyses}
+
+    def right(protocol: str, model: str, seeds: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        board = boards[protocol]
+        predictions = board.entries[model].predictions.sort_values(["repeat", "index"])
+        predictions = predictions[[board.plans[r].seed in seeds for r in predictions["repeat"]]]
+        return predictions.eval("y_true == y_pred").to_numpy(), predictions["index"].to_numpy()
+
+    table = pd.read_csv(tmp_path / "out" / "protocols.csv").set_index(["label", "protocol"])
+    for model, seeds in (("m1", [0, 1]), ("m2", [0])):  # m2 ran on one subject plan: compared on it alone
+        means = {p: np.mean([s for r, s in boards[p].entries[model].scores["accuracy"].items()
+                             if boards[p].plans[r // 4].seed in seeds]) for p in ("image", "subject")}
+        row = table.loc[(model, "image")]
+        assert row["gap_points"] == pytest.approx(100 * (means["image"] - means["subject"]))
+        assert row["gap_seeds"] == "+".join(map(str, seeds))
+        (x, rows), (y, _) = right("image", model, seeds), right("subject", model, seeds)
+        expected = stats.clustered_mcnemar(x, y, dataset.subjects[rows])  # every plan's images, one subject a cluster
+        assert (row["mcnemar_b"], row["mcnemar_c"]) == (expected.b, expected.c) and len(x) == 60 * len(seeds)
+        assert row["mcnemar_p"] == pytest.approx(expected.pvalue)
+    mixed = boards["image"].entries["m2"].scores["accuracy"].mean() - boards["subject"].entries["m2"].scores[
+        "accuracy"].mean()
+    assert abs(100 * mixed - table.loc[("m2", "image"), "gap_points"]) > 20  # the mixed-plan gap, far off
+    md = unpadded((tmp_path / "out" / "leaderboard.md").read_text())
+    section = md.split("protocols compared on accuracy")[1].split("\n## ")[0]
+    m2 = next(line for line in section.splitlines() if line.startswith("| m2 |")).split(" | ")
+    assert m2[4] == f"{table.loc[('m2', 'image'), 'gap_points']:+.1f} (seed 0)"
+    m1 = next(line for line in section.splitlines() if line.startswith("| m1 |")).split(" | ")
+    assert "seed" not in m1[4] and "clustered McNemar image vs subject" in section

@@ -3,11 +3,14 @@
 Boards on the same data (same fingerprint) under different protocols are compared model by
 model: the mean and sd over folds under each protocol and the gap to the *reference*, the
 protocol whose plan the audit found clean (``subject`` where there are several); each
-protocol's leakage verdict stands beside it as the explanation. Where a model's pooled test
-predictions under both protocols cover the same images (k-fold plans test every image once; the
-official and official-purged plans share the test split), a McNemar test pairs them image by
+protocol's leakage verdict stands beside it as the explanation. The gap and the paired test use
+the fold plans (seeds) a model ran on under both protocols, so a model with three plans under
+one protocol and one under the other is compared on the one they share. Where a model's pooled
+test predictions under both protocols cover the same images (k-fold plans test every image once;
+the official and official-purged plans share the test split), a McNemar test pairs them image by
 image, Holm-adjusted over the models: the clustered McNemar test (Durkalski et al. 2003) where
-the data set's clusters (subjects, clips, copies) hold several test images, the exact test where
+the data set's clusters (subjects, clips, copies) hold several test images, or where several
+shared plans test each image more than once (each image then a cluster), the exact test where
 each image is its own unit. It sees test-image variation only, not the variation between
 training runs.
 """
@@ -47,31 +50,39 @@ class ProtocolComparison:
         return sorted(common, key=lambda label: (-_number(means.get(label)), label))
 
     def frame(self) -> pd.DataFrame:
-        """One row per (model, protocol): mean, sd, folds, leaky, gap to the reference (points),
-        and McNemar's paired test against the reference (``mcnemar_b``: images right here and
-        wrong under the reference, ``mcnemar_c`` the reverse, p raw and Holm over the models;
-        empty where the predictions do not cover the same images)."""
+        """One row per (model, protocol): mean, sd, folds, leaky, gap to the reference (points,
+        on the ``gap_seeds``: the fold plans the model ran on under both), and McNemar's paired
+        test against the reference on the same plans (``mcnemar_b``: images right here and wrong
+        under the reference, ``mcnemar_c`` the reverse, p raw and Holm over the models; empty
+        where the predictions do not cover the same images)."""
         paired = self.paired
         rows = []
         for label in self.labels:
-            reference = self.reference.summary.loc[label, f"{self.metric}_mean"]
             for analysis in self.analyses:
                 if label not in analysis.summary.index:
                     continue
                 row = analysis.summary.loc[label]
-                mean = row[f"{self.metric}_mean"]
                 protocol = analysis.board.plan.protocol
+                seeds = self.shared(analysis, label)
+                gap = 100 * (_mean(analysis, label, self.metric, seeds)
+                             - _mean(self.reference, label, self.metric, seeds))
                 rows.append({
                     "dataset": self.dataset, "label": label, "protocol": protocol,
                     "k": analysis.board.plan.k, "seed": analysis.board.plan.seed, "metric": self.metric,
-                    "mean": mean, "sd": row[f"{self.metric}_sd"], "folds": int(row["folds"]),
+                    "mean": row[f"{self.metric}_mean"], "sd": row[f"{self.metric}_sd"], "folds": int(row["folds"]),
                     "fold_plans": int(row["fold_plans"]),
                     "leaky": analysis.board.leaky,
-                    "gap_points": None if analysis is self.reference else 100 * (mean - reference),
+                    "gap_points": None if analysis is self.reference else gap,
+                    "gap_seeds": None if analysis is self.reference else "+".join(map(str, seeds)),
                     "reference": self.reference.board.plan.protocol, "paired_test": self.test_name,
                     **paired.get((label, protocol), dict.fromkeys(PAIRED_COLUMNS)),
                 })
         return pd.DataFrame(rows)
+
+    def shared(self, analysis: BoardAnalysis, label: str) -> list[int]:
+        """The seeds of the fold plans ``label`` ran on under both ``analysis``'s protocol and the
+        reference's."""
+        return sorted(set(_seeds(analysis, label)) & set(_seeds(self.reference, label)))
 
     @property
     def clustered(self) -> bool:
@@ -80,8 +91,15 @@ class ProtocolComparison:
         return units is not None and units.clustered
 
     @property
+    def stacked(self) -> bool:
+        """Whether some model is paired on several shared fold plans, each image then tested
+        more than once (the test is then clustered, each image at least a cluster)."""
+        return any(len(self.shared(a, label)) > 1 for a in self.analyses[:-1] for label in self.labels
+                   if label in a.board.entries)
+
+    @property
     def test_name(self) -> str:
-        return "clustered McNemar" if self.clustered else "McNemar"
+        return "clustered McNemar" if self.clustered or self.stacked else "McNemar"
 
     @cached_property
     def paired(self) -> dict[tuple[str, str], dict[str, float]]:
@@ -92,11 +110,17 @@ class ProtocolComparison:
         for analysis in self.analyses[:-1]:
             tested = {}
             for label in self.labels:
-                pair = [_correct(a, label) for a in (analysis, self.reference)]
+                seeds = self.shared(analysis, label) if label in analysis.board.entries else []
+                pair = [_correct(a, label, seeds) for a in (analysis, self.reference)]
                 if pair[0] is not None and pair[1] is not None and pair[0].index.equals(pair[1].index):
                     x, y = pair[0].to_numpy(), pair[1].to_numpy()
-                    tested[label] = (clustered_mcnemar(x, y, self.reference.board.plan.test_clusters(
-                        pair[0].index.to_numpy())[1]) if self.clustered else mcnemar_test(x, y))
+                    rows = pair[0].index.get_level_values("index").to_numpy()
+                    if self.clustered:
+                        tested[label] = clustered_mcnemar(x, y, self.reference.board.plan.test_clusters(rows)[1])
+                    elif self.stacked:
+                        tested[label] = clustered_mcnemar(x, y, rows)
+                    else:
+                        tested[label] = mcnemar_test(x, y)
             adjusted = holm([test.pvalue for test in tested.values()]) if tested else []
             for (label, test), p_holm in zip(tested.items(), adjusted):
                 out[(label, analysis.board.plan.protocol)] = {
@@ -109,13 +133,34 @@ class ProtocolComparison:
 PAIRED_COLUMNS = ("mcnemar_b", "mcnemar_c", "mcnemar_p", "mcnemar_p_holm")
 
 
-def _correct(analysis: BoardAnalysis, label: str) -> pd.Series | None:
-    """Per-image correctness of a model's predictions on a board's first fold plan (where a board
-    has several, each tests every image once on each: the first gives the one-to-one pairing),
-    indexed by data set row in order; None unless every fold has a result."""
-    if label not in analysis.board.complete():
+def _seeds(analysis: BoardAnalysis, label: str) -> list[int]:
+    """The seeds of the fold plans ``label`` ran on, on ``analysis``'s board."""
+    board = analysis.board
+    return [board.plans[repeat].seed for repeat in board.run_repeats(label)] if label in board.entries else []
+
+
+def _mean(analysis: BoardAnalysis, label: str, metric: str, seeds: list[int]) -> float:
+    """``label``'s mean ``metric`` over the folds of the fold plans of ``seeds``."""
+    board = analysis.board
+    scores = board.entries[label].scores
+    if metric not in scores:
+        return math.nan
+    on = [board.plans[fold // board.plan.k].seed in seeds for fold in scores.index]
+    return float(scores.loc[on, metric].mean())
+
+
+def _correct(analysis: BoardAnalysis, label: str, seeds: list[int]) -> pd.Series | None:
+    """Per-image correctness of a model's predictions on the fold plans of ``seeds`` (each tests
+    every image once: pairing by (seed, data set row) is one to one), indexed by seed and data set
+    row in order; None unless every fold of those plans has a result."""
+    board = analysis.board
+    if label not in board.complete() or not seeds:
         return None
-    return correctness(analysis.board, [label], [0])[label].droplevel("repeat")
+    repeats = [repeat for repeat, plan in enumerate(board.plans) if plan.seed in seeds]
+    right = correctness(board, [label], repeats)[label]
+    seed = [board.plans[repeat].seed for repeat in right.index.get_level_values("repeat")]
+    return right.set_axis(pd.MultiIndex.from_arrays([seed, right.index.get_level_values("index")],
+                                                    names=["seed", "index"]))
 
 
 def _number(value: object) -> float:
@@ -180,14 +225,25 @@ def table(comparison: ProtocolComparison) -> tuple[list[str], list[list[str]]]:
             spread = "" if row["k"] == 1 else f" ± {percent(row['sd'])}"
             plans = "" if row["fold_plans"] == 1 else f" ({row['fold_plans']} fold plans)"
             cells.append(f"{percent(row['mean'])}{spread}{done}{plans}")
-        cells += [f"{frame.loc[(label, a.board.plan.protocol), 'gap_points']:+.1f}" if a in present else "–"
-                  for a in others]
+        cells += [_gap(frame, label, a.board.plan.protocol, reference) if a in present else "–" for a in others]
         for analysis in tested:
             row = frame.loc[(label, analysis.board.plan.protocol)] if analysis in present else None
             cells.append("–" if row is None or pd.isna(row["mcnemar_p"]) else
                          f"{int(row['mcnemar_b'])}/{int(row['mcnemar_c'])}, {pvalue(row['mcnemar_p_holm'], '.3f')}")
         rows.append(cells)
     return header, rows
+
+
+def _gap(frame: pd.DataFrame, label: str, protocol: str, reference: str) -> str:
+    """The gap cell: points, and the seeds of the plans it is on where the model ran on more under
+    either protocol."""
+    row = frame.loc[(label, protocol)]
+    seeds = str(row["gap_seeds"]).split("+") if row["gap_seeds"] else []
+    plans = max(row["fold_plans"], frame.loc[(label, reference), "fold_plans"])
+    if not seeds or pd.isna(row["gap_points"]):
+        return "–"
+    named = "" if len(seeds) == plans else f" (seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)})"
+    return f"{row['gap_points']:+.1f}{named}"
 
 
 def explanation(comparison: ProtocolComparison) -> list[tuple[str, str]]:
@@ -208,13 +264,14 @@ def csv(comparisons: list[ProtocolComparison]) -> str:
     return csv_text(pd.concat([c.frame() for c in comparisons], ignore_index=True))
 
 
-NOTE = ("Each gap is a difference of means over folds. Where a model's predictions under both protocols "
-        "cover the same test images, a McNemar test pairs them image by image, on the first fold plan where "
-        "a board has several (b: right under the first protocol and wrong under the reference; c: the "
-        "reverse; Holm over the models), clustered "
-        "(Durkalski et al. 2003) where a subject, clip or chain of copies holds several test images: it "
-        "sees test-image variation only, not the variation between training runs. The leakage verdicts "
-        "below say what the leaky protocol lets into training.")
+NOTE = ("Each gap is a difference of means over folds, on the fold plans the model ran on under both "
+        "protocols (named where they are fewer than its plans under either). Where a model's predictions "
+        "under both protocols cover the same test images, a McNemar test pairs them image by image on the "
+        "same plans (b: right under the first protocol and wrong under the reference; c: the reverse; Holm "
+        "over the models), clustered (Durkalski et al. 2003) where a subject, clip or chain of copies holds "
+        "several test images or several plans test each image: it sees test-image variation only, not the "
+        "variation between training runs. The leakage verdicts below say what the leaky protocol lets into "
+        "training.")
 
 
 def markdown(comparisons: list[ProtocolComparison]) -> list[str]:
