@@ -197,6 +197,29 @@ def test_one_split_trained_under_three_seeds_is_tested_over_the_seeds(tmp_path):
     assert flips.best["accuracy"] is None
 
 
+def test_one_split_with_some_models_under_three_seeds_is_tested_on_the_seeds_each_pair_shares(tmp_path):
+    base = make_dataset(n_subjects=40, per_subject=6, n_classes=3, subjects=False)
+    dataset = dataclasses.replace(base, split=np.where(np.arange(len(base)) % 3 == 0, "test", "train"))
+    for seed in (0, 1, 2):  # "weak" trained under seed 0 only
+        accuracy = {"strong": 0.97 - 0.02 * seed, "mid": 0.7 + 0.05 * seed} | ({"weak": 0.4} if seed == 0 else {})
+        write_run(tmp_path / "run", accuracy, protocol="official", k=1, seed=seed, dataset=dataset,
+                  plan=assign_folds(dataset, "official", 1, seed))
+    analysis = build_report([tmp_path / "run"], tmp_path / "out").analyses[0]
+    board = analysis.board
+    assert analysis.summary["fold_plans"].to_dict() == {"strong": 3, "mid": 3, "weak": 1}
+    pairs = analysis.pairs["accuracy"].set_index(["a", "b"])
+    scores = {m: board.entries[m].scores["accuracy"].sort_index().to_numpy() for m in ("strong", "mid")}
+    assert pairs.loc[("mid", "strong"), "folds"] == 3
+    assert pairs.loc[("mid", "strong"), "ttest_p"] == pytest.approx(st.ttest_rel(scores["mid"], scores["strong"]).pvalue)
+    assert pairs.loc[("mid", "weak"), "folds"] == 1 and np.isnan(pairs.loc[("mid", "weak"), "ttest_p"])
+    assert "paired t over the training seeds each pair shares" in analysis.test
+    assert analysis.best["accuracy"] is None  # strong vs weak: one shared run, no test over training runs
+    md = unpadded((tmp_path / "out" / "leaderboard.md").read_text())
+    assert "k = 1, one split, 3 training seeds (0, 1, 2)" in md and "No bold" not in md
+    assert "some models were trained under 3 seeds" in md and "the others under one seed" in md
+    assert "Models with one seed: one training run" in md
+
+
 def test_models_on_more_fold_plans_than_others_are_compared_on_the_plans_all_share(tmp_path):
     dataset = make_dataset(n_subjects=10, per_subject=6, n_classes=3)
     for seed in (0, 1, 2):

@@ -65,10 +65,17 @@ class Units:
         """One line for the provenance: the units and how many training runs a number rests on."""
         clusters = (f"{self.clusters} {self.unit}s ({self.images} test images, up to {self.largest} "
                     f"per {self.unit})" if self.largest > 1 else f"{self.images} test images, each its own unit")
+        if self.most > self.repeats and self.folds == 1:
+            shared = f"{self.repeats} seeds" if self.repeats > 1 else "one seed"
+            return (f"{clusters}; one split: some models were trained under {self.most} seeds (their means and "
+                    f"intervals use all of them), the others under {shared} (variation between training runs not "
+                    "covered); the paired t over seeds uses the seeds each pair shares, per-image tests the "
+                    f"training run{'s' if self.repeats > 1 else ''} all models share")
         runs = f"{self.training_runs} training run{'s' if self.training_runs != 1 else ''} per model"
         runs += (f" (one split × {self.repeats} training seeds)" if self.repeats > 1 and self.folds == 1 else
                  f" ({self.folds} folds × {self.repeats} fold plans)" if self.repeats > 1 else
-                 f" ({self.folds} fold{'s' if self.folds != 1 else ''} of one fold plan, one seed: "
+                 " (one split, one seed: variation between training runs is not covered)" if self.folds == 1 else
+                 f" ({self.folds} folds of one fold plan, one seed: "
                  "variation between training runs of one fold is not covered)")
         if self.most > self.repeats:
             runs += (f"; some models ran on {self.most} fold plans ({self.folds * self.most} training runs: "
@@ -223,14 +230,17 @@ def _bold_tests(metric: str, units: Units) -> tuple[list[str], str]:
 
     On accuracy: the test at the cluster unit (sign-flip over clusters, or McNemar where each
     image is its own unit) and the corrected (repeated) k-fold t, or on one split trained under
-    several seeds the paired t over seeds. Other metrics have no per-image test: the fold (or
-    seed) test alone. With one training run per model (one split, one seed) no bold at all: the
+    several seeds the paired t over the seeds each pair shares. Other metrics have no per-image
+    test: the fold (or seed) test alone. With one training run per model (one split, one seed) no
+    bold at all: the
     per-image tests cover the sampling of test images, not the variation between training runs
     (Dietterich 1998), so they cannot say which model is better.
     """
-    if units.training_runs < 2:
+    if units.training_runs < 2 and units.most < 2:
         return [], ""
-    fold_column, fold_test = (("ttest_p_holm", "paired t over training seeds") if units.folds == 1 else
+    fold_column, fold_test = (("ttest_p_holm", "paired t over the training seeds each pair shares")
+                              if units.folds == 1 and units.most > units.repeats else
+                              ("ttest_p_holm", "paired t over training seeds") if units.folds == 1 else
                               ("nb_p_holm", "corrected (repeated) k-fold t on the folds each pair shares")
                               if units.most > units.repeats else
                               ("nb_p_holm", "corrected repeated k-fold t (Bouckaert-Frank)") if units.repeats > 1

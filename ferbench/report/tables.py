@@ -63,6 +63,8 @@ def provenance(analysis: BoardAnalysis) -> list[tuple[str, str]]:
         ("data set", f"{plan.dataset} (fingerprint {plan.fingerprint[:16]})"),
         ("protocol", f"{plan.protocol}: {PROTOCOLS.get(plan.protocol, ('?',))[0]}"),
         ("folds", f"k = {plan.k}, " + (f"seed {plan.seed}" if board.repeats == 1 else
+                                        f"one split, {board.repeats} training seeds ({', '.join(map(str, board.seeds))})"
+                                        if plan.k == 1 else
                                         f"{board.repeats} fold plans (seeds {', '.join(map(str, board.seeds))})")
          + (f", grouped by {plan.grouped_by}" if plan.grouped_by else "")),
         ("recipes", "; ".join(f"{entry.label}: {entry.recipe_name} ({recipe_text(entry.recipe)})"
@@ -428,11 +430,13 @@ def bold_note(analysis: BoardAnalysis) -> str:
     where = f" (here: {', '.join(bold)})" if bold else " (here: none)"
     plans = analysis.summary["fold_plans"] if "fold_plans" in analysis.summary else pd.Series([1])
     spread = _spread(analysis.board.plan.k, analysis.board.repeats, plans)
+    k = analysis.board.plan.k
     runs = ("" if (plans > 1).all() else
             " One training run per model and fold: the variation between training runs is not covered."
             if (plans == 1).all() else
+            " Models with one seed: one training run, the variation between training runs not covered." if k == 1 else
             " Models on one fold plan: one training run per fold, the variation between training runs not covered.")
-    if analysis.units is not None and analysis.units.training_runs < 2:
+    if analysis.units is not None and not analysis.test:
         return (f"No bold: one training run per model on one split. The tests below cover the sampling of "
                 f"test images, not the variation between training runs, so they cannot say which model is "
                 f"better. {spread}")
