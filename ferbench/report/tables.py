@@ -56,8 +56,8 @@ def provenance(analysis: BoardAnalysis) -> list[tuple[str, str]]:
     plan = board.plan
     entries = board.entries.values()
 
-    def merged(name: str) -> str:
-        return " / ".join(dict.fromkeys(str(entry.provenance[name]) for entry in entries))
+    def merged(name: str) -> str:  # each entry's value already joins its folds' distinct values
+        return " / ".join(dict.fromkeys(part for entry in entries for part in str(entry.provenance[name]).split(" / ")))
 
     lines = [
         ("data set", f"{plan.dataset} (fingerprint {plan.fingerprint[:16]})"),
