@@ -57,7 +57,8 @@ def provenance(analysis: BoardAnalysis) -> list[tuple[str, str]]:
     entries = board.entries.values()
 
     def merged(name: str) -> str:  # each entry's value already joins its folds' distinct values
-        return " / ".join(dict.fromkeys(part for entry in entries for part in str(entry.provenance[name]).split(" / ")))
+        parts = (part for entry in entries for part in str(entry.provenance[name]).split(" / "))
+        return " / ".join(dict.fromkeys(parts))
 
     lines = [
         ("data set", f"{plan.dataset} (fingerprint {plan.fingerprint[:16]})"),
