@@ -236,23 +236,28 @@ class Run:
             self._pooled[key] = frame.assign(correct=(frame["y_true"] == frame["y_pred"]).to_numpy())
         return self._pooled[key]
 
-    def paired(self, model: str, protocols: tuple[str, str], seeds: list[int] | None = None
+    def paired(self, first: tuple[str, str], second: tuple[str, str], seeds: list[int] | None = None
                ) -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray | None]:
-        """``model``'s correctness under two protocols, paired image by image within each fold plan
-        (seed) it ran on under both (or of ``seeds``), the plans stacked: the seeds, the (images ×
-        2) matrix, each row's subject, and each row's plan for
-        :func:`ferbench.stats.cluster_bootstrap` (None for one plan)."""
-        seeds = seeds or sorted(set(self.seeds(model, protocols[0])) & set(self.seeds(model, protocols[1])))
+        """The correctness of two (model, protocol) rows, paired image by image within each seed
+        (fold plan, or training seed of one split) both ran with (or of ``seeds``), the seeds
+        stacked: the seeds, the (images × 2) matrix, each row's cluster under the second row's plan
+        (subject, copy group), and each row's seed for :func:`ferbench.stats.cluster_bootstrap`
+        (None for one seed)."""
+        seeds = seeds or sorted(set(self.seeds(*first)) & set(self.seeds(*second)))
         parts = []
         for seed in seeds:
-            a, b = (self.pooled(model, protocol, seed) for protocol in protocols)
+            a, b = self.pooled(*first, seed), self.pooled(*second, seed)
             if not a["index"].equals(b["index"]):
-                raise SystemExit(f"{model}: the {protocols[0]} and {protocols[1]} predictions of seed {seed} do not "
-                                 "cover the same test images, so they cannot be paired.")
+                raise SystemExit(f"{first} and {second} of seed {seed} were not tested on the same images, so they "
+                                 "cannot be paired.")
             parts.append(np.column_stack([a["correct"], b["correct"]]).astype(float))
-        rows = self.pooled(model, protocols[0], seeds[0])["index"].to_numpy()
+        rows = self.pooled(*first, seeds[0])["index"].to_numpy()
         repeats = np.repeat(seeds, [len(part) for part in parts]) if len(seeds) > 1 else None
-        return seeds, np.concatenate(parts), np.tile(self.clusters(protocols[1], rows), len(seeds)), repeats
+        return seeds, np.concatenate(parts), np.tile(self.clusters(second[1], rows), len(seeds)), repeats
+
+    def per_plan(self, model: str, protocol: str, metric: str = "accuracy") -> np.ndarray:
+        """``model``'s mean ``metric`` on each fold plan (seed) it ran on under ``protocol``, in %."""
+        return np.array([100 * self.folds(model, protocol, metric, seed).mean() for seed in self.seeds(model, protocol)])
 
     def clusters(self, protocol: str, rows: np.ndarray) -> np.ndarray:
         """The cluster (subject, copy group) of each data set row, as the fold plan stores it."""
@@ -313,7 +318,7 @@ class Run:
         ``models`` (the models run under both)."""
         rows = {}
         for model in models:
-            _, right, subjects, _ = self.paired(model, (protocol, reference), seeds)
+            _, right, subjects, _ = self.paired((model, protocol), (model, reference), seeds)
             test = stats.clustered_mcnemar(right[:, 0] > 0, right[:, 1] > 0, subjects)
             rows[model] = {"b": test.b, "c": test.c, "p": test.pvalue}
         frame = pd.DataFrame.from_dict(rows, orient="index")
@@ -396,7 +401,7 @@ def ckplus_intervals() -> list[Claim]:
     k = one((plan.k for plan in ck.plans.values()), "fold counts")
     claims = []
     for model in FITTED + UNDERFITTED:
-        seeds, right, subjects, repeats = ck.paired(model, ("image", "subject"))
+        seeds, right, subjects, repeats = ck.paired((model, "image"), (model, "subject"))
         estimate, low, high = stats.cluster_bootstrap(np.column_stack([right, right[:, 0] - right[:, 1]]), subjects,
                                                       n_resamples=RESAMPLES, repeats=repeats)
         cells = [f"{fmt(100 * estimate[i])} [{fmt(100 * low[i])}, {fmt(100 * high[i])}]"
@@ -530,8 +535,8 @@ def ckplus_dedup() -> list[Claim]:
     stacked = ck.against("dedup", "subject", DEDUP)  # the board's protocol table: every plan both ran on
     over_plans = {}
     for model in three:
-        seeds, right, subjects_, repeats = ck.paired(model, ("dedup", "subject"))
-        estimate, low, high = stats.cluster_bootstrap(right[:, 0] - right[:, 1], subjects_, n_resamples=RESAMPLES,
+        seeds, right, clusters, repeats = ck.paired((model, "dedup"), (model, "subject"))
+        estimate, low, high = stats.cluster_bootstrap(right[:, 0] - right[:, 1], clusters, n_resamples=RESAMPLES,
                                                       repeats=repeats)
         over_plans[model] = (100 * estimate[0], 100 * low[0], 100 * high[0])
         every = {p: 100 * ck.every_fold(model, p) for p in ("dedup", "subject")}
@@ -789,23 +794,15 @@ def ferplus_seeds() -> list[Claim]:
     claims, accuracy = [], {}
     for model in three:
         seeds = fp.seeds(model, "official")
-        accuracy[model] = np.array([100 * fp.folds(model, "official", seed=seed).iloc[0] for seed in seeds])
-        f1 = np.array([100 * fp.folds(model, "official", "macro_f1", seed=seed).iloc[0] for seed in seeds])
+        accuracy[model], f1 = fp.per_plan(model, "official"), fp.per_plan(model, "official", "macro_f1")
         claims.append(Claim(FP, f"| {md(model)} | {{}} | {{}} | {{}} | {{}} ± {{}} | {{}} ± {{}} |",
                             (*map(decimal, accuracy[model]), decimal(accuracy[model].mean()),
                              decimal(accuracy[model].std(ddof=1)), decimal(f1.mean()), decimal(f1.std(ddof=1))),
                             holds=seeds == [0, 1, 2]))
     gaps = accuracy[FUSION] - accuracy[R18]
-    difference, runs = [], []
-    for seed in (0, 1, 2):
-        a, b = fp.pooled(FUSION, "official", seed), fp.pooled(R18, "official", seed)
-        if not a["index"].equals(b["index"]):
-            raise SystemExit(f"seed {seed}: the two models' FER+ predictions do not cover the same test images")
-        difference.append(a["correct"].to_numpy(float) - b["correct"].to_numpy(float))
-        runs.append(np.full(len(a), seed))
-    groups = fp.clusters("official", fp.pooled(FUSION, "official")["index"].to_numpy())
-    estimate, low, high = stats.cluster_bootstrap(np.concatenate(difference), np.tile(groups, 3),
-                                                  n_resamples=RESAMPLES, repeats=np.concatenate(runs))
+    _, right, groups, runs = fp.paired((FUSION, "official"), (R18, "official"))
+    estimate, low, high = stats.cluster_bootstrap(right[:, 0] - right[:, 1], groups, n_resamples=RESAMPLES,
+                                                  repeats=runs)
     pair = fp.pair("official", FUSION, R18)
     sign = 1 if pair["a"] == FUSION else -1
     return [
@@ -841,21 +838,22 @@ def ferplus_label_csv() -> list[Claim]:
     audit, plan = lc.audit("official"), lc.plans["official"]
     splits = tuple(count(int((plan.test_fold == code).sum())) for code in (-1, HELD_OUT, 0))
     copied = audit.copied_rows() or set()
-    claims, ours, theirs = [], {}, {}
+    claims, ours, theirs, uncopied = [], {}, {}, {}
     for model in FERPLUS:
         record, frame = lc.jobs(model, "official")[0], lc.pooled(model, "official")
         clean = ~frame["index"].isin(copied).to_numpy()
+        uncopied[model] = int(clean.sum())
         ours[model], theirs[model] = 100 * record.metrics["accuracy"], 100 * fp.folds(model, "official").iloc[0]
         claims += [
             Claim(LC, f"| {md(model)} | {{}} | {{}} | {{}} ({{}} images) | {{}} |",
                   (pct(record.metrics["accuracy"]), pct(record.metrics["macro_f1"]),
-                   decimal(100 * frame["correct"][clean].mean()), count(int(clean.sum())),
+                   decimal(100 * frame["correct"][clean].mean()), count(uncopied[model]),
                    str(record.validation["selected_epoch"]))),
             Claim(LC, f"| {md(model)} | {{}} | {{}} | {{}} |",
                   (decimal(ours[model]), decimal(theirs[model]), signed(ours[model] - theirs[model]))),
         ]
     pairs = lc.pairwise("official")
-    spread = [100 * fp.folds(FUSION, "official", seed=seed).iloc[0] for seed in fp.seeds(FUSION, "official")]
+    spread = fp.per_plan(FUSION, "official")
     order = sorted(FERPLUS, key=ours.get, reverse=True) == sorted(FERPLUS, key=theirs.get, reverse=True)
     check = {name: audit.check(name).leaks for name in ("exact duplicates", "near duplicates",
                                                         "selection on copies of test images", "label consistency")}
@@ -873,7 +871,7 @@ def ferplus_label_csv() -> list[Claim]:
                   "images with a copy in FER2013Valid, on which the epoch is selected, and {} duplicate pairs with "
                   "different labels", tuple(map(str, check.values())), holds=all(r.leaky for r in lc.records)),
         Claim(LC, "adds each model's accuracy on the {} test images with no copy in Train or Valid",
-              (count(len(plan.test_index(0)) - len(copied & set(plan.test_index(0).tolist()))),)),
+              (count(one(uncopied.values(), "counts of uncopied test images")),)),
         Claim(LC, "the models keep their order, and each moves by {} to {} points", 
               span((ours[m] - theirs[m] for m in FERPLUS), signed), holds=order),
         Claim(LC, "the fusion model's three training runs on the `fer2013new.csv` board span {} points, so "
@@ -1168,16 +1166,12 @@ def ckplus_repeats() -> list[Claim]:
                                  decimal(float(np.std([f.mean() for f in per_plan], ddof=1)))),
                                 holds=seeds == [0, 1, 2] and all(len(f) == 10 for f in per_plan)))
 
-    def plan_means(model: str, protocol: str) -> list[float]:
-        return [100 * ck.folds(model, protocol, seed=seed).mean() for seed in ck.seeds(model, protocol)]
-
     def width(model: str, protocol: str) -> str:
-        means = plan_means(model, protocol)
-        return decimal(max(means) - min(means))
+        return decimal(float(np.ptp(ck.per_plan(model, protocol))))
 
     claims.append(Claim(CK, "The three plans' means span {} points for res-bilstm-fusion, {} for timm/resnet18 and {} for "
                             "smallcnn under the subject protocol (smallcnn {}–{} %), {}, {} and {} under the image protocol",
-                        (*(width(m, "subject") for m in REPEATED), *span(plan_means(SMALL, "subject"), decimal),
+                        (*(width(m, "subject") for m in REPEATED), *span(ck.per_plan(SMALL, "subject"), decimal),
                          *(width(m, "image") for m in REPEATED)),
                         holds=REPEATED == [FUSION, R18, SMALL]))
     fitted = [100 * ck.mean(m, "subject") for m in FITTED]

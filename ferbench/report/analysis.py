@@ -232,19 +232,21 @@ def _bold_tests(metric: str, units: Units) -> tuple[list[str], str]:
     image is its own unit) and the corrected (repeated) k-fold t, or on one split trained under
     several seeds the paired t over the seeds each pair shares. Other metrics have no per-image
     test: the fold (or seed) test alone. With one training run per model (one split, one seed) no
-    bold at all: the
-    per-image tests cover the sampling of test images, not the variation between training runs
-    (Dietterich 1998), so they cannot say which model is better.
+    bold at all: the per-image tests cover the sampling of test images, not the variation between
+    training runs (Dietterich 1998), so they cannot say which model is better.
     """
     if units.training_runs < 2 and units.most < 2:
         return [], ""
-    fold_column, fold_test = (("ttest_p_holm", "paired t over the training seeds each pair shares")
-                              if units.folds == 1 and units.most > units.repeats else
-                              ("ttest_p_holm", "paired t over training seeds") if units.folds == 1 else
-                              ("nb_p_holm", "corrected (repeated) k-fold t on the folds each pair shares")
-                              if units.most > units.repeats else
-                              ("nb_p_holm", "corrected repeated k-fold t (Bouckaert-Frank)") if units.repeats > 1
-                              else ("nb_p_holm", "corrected resampled t (Nadeau-Bengio)"))
+    mixed = units.most > units.repeats  # some models on more plans (seeds): each pair's shared ones
+    if units.folds == 1:
+        fold_column, fold_test = "ttest_p_holm", ("paired t over the training seeds each pair shares" if mixed
+                                                  else "paired t over training seeds")
+    elif mixed:
+        fold_column, fold_test = "nb_p_holm", "corrected (repeated) k-fold t on the folds each pair shares"
+    elif units.repeats > 1:
+        fold_column, fold_test = "nb_p_holm", "corrected repeated k-fold t (Bouckaert-Frank)"
+    else:
+        fold_column, fold_test = "nb_p_holm", "corrected resampled t (Nadeau-Bengio)"
     columns, names = [], []
     if metric == "accuracy":
         if units.clustered:

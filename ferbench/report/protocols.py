@@ -63,17 +63,17 @@ class ProtocolComparison:
                     continue
                 row = analysis.summary.loc[label]
                 protocol = analysis.board.plan.protocol
-                seeds = self.shared(analysis, label)
-                gap = 100 * (_mean(analysis, label, self.metric, seeds)
-                             - _mean(self.reference, label, self.metric, seeds))
+                seeds = None if analysis is self.reference else self.shared(analysis, label)
+                gap = None if seeds is None else 100 * (_mean(analysis, label, self.metric, seeds)
+                                                        - _mean(self.reference, label, self.metric, seeds))
                 rows.append({
                     "dataset": self.dataset, "label": label, "protocol": protocol,
                     "k": analysis.board.plan.k, "seed": analysis.board.plan.seed, "metric": self.metric,
                     "mean": row[f"{self.metric}_mean"], "sd": row[f"{self.metric}_sd"], "folds": int(row["folds"]),
                     "fold_plans": int(row["fold_plans"]),
                     "leaky": analysis.board.leaky,
-                    "gap_points": None if analysis is self.reference else gap,
-                    "gap_seeds": None if analysis is self.reference else "+".join(map(str, seeds)),
+                    "gap_points": gap,
+                    "gap_seeds": None if seeds is None else "+".join(map(str, seeds)),
                     "reference": self.reference.board.plan.protocol, "paired_test": self.test_name,
                     **paired.get((label, protocol), dict.fromkeys(PAIRED_COLUMNS)),
                 })
@@ -90,12 +90,11 @@ class ProtocolComparison:
         units = self.reference.units
         return units is not None and units.clustered
 
-    @property
+    @cached_property
     def stacked(self) -> bool:
         """Whether some model is paired on several shared fold plans, each image then tested
         more than once (the test is then clustered, each image at least a cluster)."""
-        return any(len(self.shared(a, label)) > 1 for a in self.analyses[:-1] for label in self.labels
-                   if label in a.board.entries)
+        return any(len(self.shared(a, label)) > 1 for a in self.analyses[:-1] for label in self.labels)
 
     @property
     def test_name(self) -> str:
@@ -110,7 +109,7 @@ class ProtocolComparison:
         for analysis in self.analyses[:-1]:
             tested = {}
             for label in self.labels:
-                seeds = self.shared(analysis, label) if label in analysis.board.entries else []
+                seeds = self.shared(analysis, label)
                 pair = [_correct(a, label, seeds) for a in (analysis, self.reference)]
                 if pair[0] is not None and pair[1] is not None and pair[0].index.equals(pair[1].index):
                     x, y = pair[0].to_numpy(), pair[1].to_numpy()

@@ -19,6 +19,7 @@ import pandas as pd
 from ferbench.protocols import PROTOCOLS
 from ferbench.report import convergence
 from ferbench.report.analysis import BoardAnalysis, Ranking
+from ferbench.report.collect import Board
 
 LABELS = {"accuracy": "accuracy", "macro_f1": "macro F1", "macro_recall": "macro recall",
           "macro_precision": "macro precision", "roc_auc_ovr": "ROC AUC (OvR)"}
@@ -50,6 +51,15 @@ def recipe_text(recipe: dict[str, Any]) -> str:
             f"{recipe['schedule']} schedule, {recipe['epochs']} epoch{'' if recipe['epochs'] == 1 else 's'}, batch {recipe['batch_size']}{size}")
 
 
+def _seeds_text(board: Board) -> str:
+    """The seed of a board's one fold plan, or its fold plans' seeds (on one split: training seeds)."""
+    seeds = ", ".join(map(str, board.seeds))
+    if board.repeats == 1:
+        return f"seed {board.plan.seed}"
+    return (f"one split, {board.repeats} training seeds ({seeds})" if board.plan.k == 1 else
+            f"{board.repeats} fold plans (seeds {seeds})")
+
+
 def provenance(analysis: BoardAnalysis) -> list[tuple[str, str]]:
     """(field, value) lines that say exactly what was run on a board."""
     board = analysis.board
@@ -63,11 +73,7 @@ def provenance(analysis: BoardAnalysis) -> list[tuple[str, str]]:
     lines = [
         ("data set", f"{plan.dataset} (fingerprint {plan.fingerprint[:16]})"),
         ("protocol", f"{plan.protocol}: {PROTOCOLS.get(plan.protocol, ('?',))[0]}"),
-        ("folds", f"k = {plan.k}, " + (f"seed {plan.seed}" if board.repeats == 1 else
-                                        f"one split, {board.repeats} training seeds ({', '.join(map(str, board.seeds))})"
-                                        if plan.k == 1 else
-                                        f"{board.repeats} fold plans (seeds {', '.join(map(str, board.seeds))})")
-         + (f", grouped by {plan.grouped_by}" if plan.grouped_by else "")),
+        ("folds", f"k = {plan.k}, {_seeds_text(board)}" + (f", grouped by {plan.grouped_by}" if plan.grouped_by else "")),
         ("recipes", "; ".join(f"{entry.label}: {entry.recipe_name} ({recipe_text(entry.recipe)})"
                               for entry in entries)),
         ("selection", merged("selection")),
